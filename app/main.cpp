@@ -1,0 +1,258 @@
+// cardinal: a Prometheus remote-write proxy. This file only wires things
+// together: flags, signals, threads. Everything it calls is in lib/ and tested.
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <prometheus/registry.h>
+
+#include "codec/limits.h"
+#include "core/clock.h"
+#include "core/flags.h"
+#include "core/log.h"
+#include "pipeline/decision_cache.h"
+#include "pipeline/pipeline.h"
+#include "rules/rule_files.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+#include "server/routes.h"
+#include "server/write_handler.h"
+#include "upstream/client.h"
+
+namespace net = boost::asio;
+using namespace cardinal;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+struct Options {
+  std::string config_file;
+  std::string listen_address = "0.0.0.0:9192";
+  size_t io_threads = std::max(1u, std::thread::hardware_concurrency());
+  milliseconds read_timeout{60'000};
+  milliseconds write_timeout{30'000};
+  size_t max_connections = 1024;
+  std::string upstream_url;
+  milliseconds upstream_timeout{4000};
+  milliseconds retry_budget{4000};
+  milliseconds backoff_min{50};
+  milliseconds backoff_max{1000};
+  size_t max_in_flight = 64;
+  size_t max_idle_connections = 64;
+  milliseconds retry_after{1000};
+  codec::Limits limits;
+  std::vector<std::string> rule_files;
+  bool dry_run = false;
+  std::string log_level = "info";
+  milliseconds shutdown_timeout{15'000};
+  size_t cache_series = 1'000'000;
+  bool version = false;
+  bool help = false;
+};
+
+void defineFlags(core::FlagSet& f, Options& o) {
+  f.addString("config.file", &o.config_file,
+              "YAML file of settings keyed by flag name (without --); flags on the command line win");
+  f.addString("web.listen-address", &o.listen_address, "Address to listen on for remote-write and the HTTP API");
+  f.addCount("web.io-threads", &o.io_threads, "Number of I/O threads (default: number of CPUs)");
+  f.addDuration("web.read-timeout", &o.read_timeout, "Time allowed to receive one whole request, keep-alive idle time included");
+  f.addDuration("web.write-timeout", &o.write_timeout, "Time allowed to send one response");
+  f.addCount("web.max-connections", &o.max_connections, "Maximum simultaneous client connections; more are closed at accept");
+  f.addString("upstream.url", &o.upstream_url, "Remote-write URL of the receiver to forward to (required), e.g. http://prometheus:9090/api/v1/write");
+  f.addDuration("upstream.timeout", &o.upstream_timeout, "Timeout of one attempt to the upstream");
+  f.addDuration("upstream.retry-budget", &o.retry_budget, "Total time to deliver one request, retries and backoff included, before answering 503; keep it below your senders' timeout");
+  f.addDuration("upstream.backoff-min", &o.backoff_min, "First retry backoff (doubles per attempt, with jitter)");
+  f.addDuration("upstream.backoff-max", &o.backoff_max, "Maximum retry backoff");
+  f.addCount("upstream.max-in-flight", &o.max_in_flight, "Maximum write requests being processed or forwarded at once; more get 503");
+  f.addCount("upstream.max-idle-connections", &o.max_idle_connections, "Idle keep-alive connections kept to the upstream");
+  f.addDuration("upstream.retry-after", &o.retry_after, "Retry-After sent with 503 when the upstream gave no hint");
+  f.addBytes("limits.max-body-bytes", &o.limits.max_body_bytes, "Maximum compressed request body; larger gets 413");
+  f.addBytes("limits.max-decompressed-bytes", &o.limits.max_decompressed_bytes, "Maximum decompressed request, checked from the snappy header before allocating");
+  f.addCount("limits.max-series-per-request", &o.limits.max_series_per_request, "Maximum series in one request");
+  f.addCount("limits.max-labels-per-series", &o.limits.max_labels_per_series, "Maximum labels on one series");
+  f.addBytes("limits.max-label-name-length", &o.limits.max_label_name_bytes, "Maximum bytes in a label name");
+  f.addBytes("limits.max-label-value-length", &o.limits.max_label_value_bytes, "Maximum bytes in a label value");
+  f.addStringList("rules.file", &o.rule_files, "Rule file (YAML)");
+  f.addBool("dry-run", &o.dry_run, "Decide and report, but forward series unchanged (redaction stays on)");
+  f.addString("log.level", &o.log_level, "Log level: debug, info, warn, error");
+  f.addDuration("shutdown.timeout", &o.shutdown_timeout, "On SIGTERM, time allowed for in-flight requests to finish");
+  f.addCount("cache.max-series", &o.cache_series, "Capacity of the per-series decision cache");
+  f.addBool("version", &o.version, "Print the version and exit");
+  f.addBool("help", &o.help, "Show this help and exit");
+}
+
+int run(Options& o) {
+  auto url = upstream::parseUrl(o.upstream_url);
+  if (!url) {
+    core::logError("invalid --upstream.url", {{"error", url.error()}});
+    return 2;
+  }
+  auto rules = rules::loadRuleFiles(o.rule_files);
+  if (!rules) {
+    core::logError("invalid rule file", {{"error", rules.error()}});
+    return 2;
+  }
+
+  prometheus::Registry registry;
+  server::ProxyMetrics metrics(registry);
+  upstream::ClientMetrics client_metrics(registry);
+  net::io_context ioc(static_cast<int>(o.io_threads));
+
+  upstream::ClientConfig ccfg;
+  ccfg.url = *url;
+  ccfg.attempt_timeout = o.upstream_timeout;
+  ccfg.retry_budget = o.retry_budget;
+  ccfg.backoff = {o.backoff_min, o.backoff_max};
+  ccfg.max_idle_connections = o.max_idle_connections;
+  ccfg.user_agent = std::string("cardinal/") + kVersion;
+  upstream::Client client(ioc, ccfg, &client_metrics);
+
+  pipeline::PipelineConfig pcfg{o.dry_run};
+  server::PipelineHolder pipelines(std::make_shared<pipeline::Pipeline>(pipeline::buildStages(pcfg)));
+  pipeline::DecisionCache cache(o.cache_series);
+
+  server::WriteConfig wcfg;
+  wcfg.limits = o.limits;
+  wcfg.max_in_flight = o.max_in_flight;
+  wcfg.retry_after_hint = std::chrono::ceil<std::chrono::seconds>(o.retry_after);
+  wcfg.dry_run = o.dry_run;
+  server::WriteHandler write(wcfg, pipelines, cache, client, metrics, core::SystemClock::instance());
+
+  std::atomic<bool> ready{false};
+  std::vector<std::string> rule_paths = o.rule_files;
+  auto reload = [&]() -> std::string {
+    auto r = rules::loadRuleFiles(rule_paths);
+    if (!r) {
+      core::logError("reload failed; keeping the current rules", {{"error", r.error()}});
+      return r.error();
+    }
+    core::logInfo("rules reloaded", {{"files", std::to_string(r->files.size())}});
+    return "";
+  };
+  server::Routes routes({write, registry, metrics, [&] { return ready.load(); }, reload});
+
+  server::ServerConfig scfg;
+  scfg.listen_address = o.listen_address;
+  scfg.read_timeout = o.read_timeout;
+  scfg.write_timeout = o.write_timeout;
+  scfg.max_body_bytes = o.limits.max_body_bytes;
+  scfg.max_connections = o.max_connections;
+  server::HttpServer http_server(
+      ioc, scfg, [&routes](server::Request&& req, server::Responder r) { routes.handle(std::move(req), std::move(r)); },
+      metrics);
+  try {
+    http_server.start();
+  } catch (const std::exception& e) {
+    core::logError("cannot listen", {{"address", o.listen_address}, {"error", e.what()}});
+    return 1;
+  }
+
+  // SIGTERM/SIGINT: stop accepting, let in-flight requests finish within the
+  // deadline, exit 0. SIGHUP: reload rule files.
+  net::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
+  net::steady_timer drain_timer(ioc);
+  std::chrono::steady_clock::time_point drain_deadline;
+  std::function<void()> poll_drain = [&] {
+    if (write.inFlight() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+      if (write.inFlight() > 0)
+        core::logWarn("shutdown deadline reached with requests in flight", {{"in_flight", std::to_string(write.inFlight())}});
+      core::logInfo("stopped");
+      ioc.stop();
+      return;
+    }
+    drain_timer.expires_after(milliseconds(20));
+    drain_timer.async_wait([&](boost::system::error_code) { poll_drain(); });
+  };
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      reload();
+      signals.async_wait(on_signal);
+      return;
+    }
+    core::logInfo("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+                                    {"in_flight", std::to_string(write.inFlight())}});
+    ready = false;
+    http_server.stopAccepting();
+    write.startDraining();
+    drain_deadline = std::chrono::steady_clock::now() + o.shutdown_timeout;
+    poll_drain();
+  };
+  signals.async_wait(on_signal);
+
+  auto ep = http_server.localEndpoint();
+  core::logInfo("cardinal started",
+                {{"version", kVersion},
+                 {"listen", ep.address().to_string() + ":" + std::to_string(ep.port())},
+                 {"upstream", url->scheme + "://" + url->hostHeader() + url->target},
+                 {"io_threads", std::to_string(o.io_threads)},
+                 {"rule_files", std::to_string(rules->files.size())},
+                 {"stages", std::to_string(pipelines.current().pipeline->size())},
+                 {"dry_run", o.dry_run ? "true" : "false"}});
+  ready = true;
+
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < o.io_threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads) t.join();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  core::FlagSet flags("cardinal");
+  defineFlags(flags, o);
+  std::vector<std::string> positional;
+  if (auto st = flags.parse(argc, argv, 1, positional); !st) {
+    std::cerr << "cardinal: " << st.error() << "\n";
+    return 2;
+  }
+  if (o.help) {
+    std::cout << "Cardinal: a Prometheus remote-write proxy that keeps label cardinality and sensitive label "
+                 "values out of Prometheus.\n\n"
+              << flags.usage();
+    return 0;
+  }
+  if (o.version) {
+    std::cout << "cardinal " << kVersion << "\n";
+    return 0;
+  }
+  if (!positional.empty()) {
+    std::cerr << "cardinal: unexpected argument \"" << positional[0] << "\" (see --help)\n";
+    return 2;
+  }
+  if (!o.config_file.empty()) {
+    if (auto st = flags.applyYamlFile(o.config_file); !st) {
+      std::cerr << "cardinal: " << st.error() << "\n";
+      return 2;
+    }
+  }
+  core::LogLevel level;
+  if (!core::parseLogLevel(o.log_level, level)) {
+    std::cerr << "cardinal: invalid --log.level \"" << o.log_level << "\"\n";
+    return 2;
+  }
+  core::setLogLevel(level);
+  if (o.upstream_url.empty()) {
+    std::cerr << "cardinal: --upstream.url is required (e.g. http://127.0.0.1:9090/api/v1/write)\n";
+    return 2;
+  }
+  if (o.io_threads == 0) o.io_threads = 1;
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    return run(o);
+  } catch (const std::exception& e) {
+    core::logError("fatal", {{"error", e.what()}});
+    return 1;
+  }
+}

@@ -1,0 +1,75 @@
+#include "codec/batch.h"
+
+#include <cassert>
+#include <cstring>
+
+namespace cardinal::codec {
+
+bool Sample::operator==(const Sample& o) const {
+  return timestamp == o.timestamp && std::memcmp(&value, &o.value, sizeof value) == 0;
+}
+
+void SeriesBatch::clear() {
+  series.clear();
+  labels.clear();
+  samples.clear();
+  histograms.clear();
+  exemplars.clear();
+  exemplar_labels.clear();
+  metadata.clear();
+  arena_used_ = 0;
+}
+
+void SeriesBatch::setLabels(Series& s, std::span<const LabelView> new_labels) {
+  assert(core::labelsSorted(new_labels) && "setLabels needs sorted labels");
+  s.label_begin = static_cast<uint32_t>(labels.size());
+  s.label_count = static_cast<uint32_t>(new_labels.size());
+  labels.insert(labels.end(), new_labels.begin(), new_labels.end());
+  s.hash = core::hashLabels(labelsOf(s));
+  s.changed = true;
+}
+
+std::string_view SeriesBatch::intern(std::string_view v) {
+  // Strings are kept in a deque of buffers reused across clear(); a buffer is
+  // never reallocated after a view into it was handed out.
+  if (arena_used_ < arena_.size()) {
+    std::string& slot = arena_[arena_used_++];
+    slot.assign(v);
+    return slot;
+  }
+  arena_.emplace_back(v);
+  ++arena_used_;
+  return arena_.back();
+}
+
+bool SeriesBatch::anyChanged() const {
+  for (const auto& s : series)
+    if (s.changed || s.dropped) return true;
+  return false;
+}
+
+size_t SeriesBatch::liveSeries() const {
+  size_t n = 0;
+  for (const auto& s : series) n += !s.dropped;
+  return n;
+}
+size_t SeriesBatch::liveSamples() const {
+  size_t n = 0;
+  for (const auto& s : series)
+    if (!s.dropped) n += s.sample_count;
+  return n;
+}
+size_t SeriesBatch::liveHistograms() const {
+  size_t n = 0;
+  for (const auto& s : series)
+    if (!s.dropped) n += s.histogram_count;
+  return n;
+}
+size_t SeriesBatch::liveExemplars() const {
+  size_t n = 0;
+  for (const auto& s : series)
+    if (!s.dropped) n += s.exemplar_count;
+  return n;
+}
+
+}  // namespace cardinal::codec

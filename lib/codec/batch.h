@@ -1,0 +1,141 @@
+#pragma once
+// SeriesBatch: the protocol-neutral form of one remote-write request.
+//
+// Label names and values are views into the decompressed request (or into the
+// batch's own arena once a stage rewrote them); samples are decoded; native
+// histograms keep their encoded bytes plus the decoded scalar fields; every
+// series keeps its original encoded bytes, so the encoder copies a series that
+// no stage changed instead of re-encoding it. A batch is reused across requests
+// on one connection: clear() keeps the capacity, so steady state allocates
+// nothing per sample.
+//
+// Invariants after a successful decode: each series' labels are sorted by
+// name, names are unique and non-empty, `__name__` is present, samples are in
+// timestamp order.
+
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/labels.h"
+
+namespace cardinal::codec {
+
+using core::LabelView;
+
+struct Sample {
+  int64_t timestamp = 0;  // milliseconds
+  double value = 0;
+  bool operator==(const Sample& o) const;  // bitwise on value (NaN markers compare)
+};
+
+// A native histogram: decoded scalars for stages, raw bytes for the encoder.
+// Bucket spans/deltas/counts are validated but stay encoded; decodeBuckets()
+// in histogram.h expands them on cold paths.
+struct HistogramView {
+  std::string_view raw;  // the encoded Histogram message
+  int64_t timestamp = 0;
+  bool count_is_float = false;
+  uint64_t count_int = 0;
+  double count_float = 0;
+  double sum = 0;
+  int32_t schema = 0;
+  double zero_threshold = 0;
+  bool zero_count_is_float = false;
+  uint64_t zero_count_int = 0;
+  double zero_count_float = 0;
+  int32_t reset_hint = 0;
+};
+
+struct ExemplarView {
+  uint32_t label_begin = 0;  // into SeriesBatch::exemplar_labels
+  uint32_t label_count = 0;
+  double value = 0;
+  int64_t timestamp = 0;
+};
+
+enum class MetricType : int32_t {
+  kUnknown = 0,
+  kCounter = 1,
+  kGauge = 2,
+  kHistogram = 3,
+  kGaugeHistogram = 4,
+  kSummary = 5,
+  kInfo = 6,
+  kStateset = 7,
+};
+
+struct MetadataView {
+  std::string_view raw;  // the encoded MetricMetadata message
+  MetricType type = MetricType::kUnknown;
+  std::string_view family;
+  std::string_view help;
+  std::string_view unit;
+};
+
+struct Series {
+  uint32_t label_begin = 0;
+  uint32_t label_count = 0;
+  uint32_t sample_begin = 0;
+  uint32_t sample_count = 0;
+  uint32_t histogram_begin = 0;
+  uint32_t histogram_count = 0;
+  uint32_t exemplar_begin = 0;
+  uint32_t exemplar_count = 0;
+  std::string_view raw;  // the encoded TimeSeries message, as received
+  uint64_t hash = 0;     // hash of the sorted label set (set by the decoder)
+  bool changed = false;  // labels, samples or exemplars differ from `raw`
+  bool dropped = false;
+};
+
+class SeriesBatch {
+ public:
+  std::vector<Series> series;
+  std::vector<LabelView> labels;
+  std::vector<Sample> samples;
+  std::vector<HistogramView> histograms;
+  std::vector<ExemplarView> exemplars;
+  std::vector<LabelView> exemplar_labels;  // kept apart so a series' labels stay contiguous
+  std::vector<MetadataView> metadata;
+
+  void clear();
+
+  std::span<LabelView> labelsOf(const Series& s) { return {labels.data() + s.label_begin, s.label_count}; }
+  std::span<const LabelView> labelsOf(const Series& s) const {
+    return {labels.data() + s.label_begin, s.label_count};
+  }
+  std::span<const Sample> samplesOf(const Series& s) const { return {samples.data() + s.sample_begin, s.sample_count}; }
+  std::span<Sample> samplesOf(const Series& s) { return {samples.data() + s.sample_begin, s.sample_count}; }
+  std::span<const HistogramView> histogramsOf(const Series& s) const {
+    return {histograms.data() + s.histogram_begin, s.histogram_count};
+  }
+  std::span<const ExemplarView> exemplarsOf(const Series& s) const {
+    return {exemplars.data() + s.exemplar_begin, s.exemplar_count};
+  }
+  std::span<const LabelView> labelsOf(const ExemplarView& e) const {
+    return {exemplar_labels.data() + e.label_begin, e.label_count};
+  }
+
+  // Replaces a series' label set (appended to the label pool; the series is
+  // marked changed and its hash recomputed). `new_labels` must be sorted and
+  // unique; views must point into the request buffer or into intern().
+  void setLabels(Series& s, std::span<const LabelView> new_labels);
+
+  // Copies a string into storage owned by the batch, stable until clear().
+  std::string_view intern(std::string_view s);
+
+  bool anyChanged() const;  // some series changed or dropped
+  size_t liveSeries() const;
+  size_t liveSamples() const;
+  size_t liveHistograms() const;
+  size_t liveExemplars() const;
+
+ private:
+  std::deque<std::string> arena_;
+  size_t arena_used_ = 0;
+};
+
+}  // namespace cardinal::codec

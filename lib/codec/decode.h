@@ -1,0 +1,18 @@
+#pragma once
+// Hot-path decoder: remote-write 1.0 WriteRequest wire bytes -> SeriesBatch,
+// without generated classes. Labels become views into `buf`, which must
+// outlive the batch. Validates structure, limits and label rules in the same
+// pass; on error the batch content is unspecified and the message names the
+// position and label name, never a label value.
+
+#include <string_view>
+
+#include "codec/batch.h"
+#include "codec/limits.h"
+#include "core/result.h"
+
+namespace cardinal::codec {
+
+core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, SeriesBatch& out);
+
+}  // namespace cardinal::codec

@@ -1,0 +1,56 @@
+#pragma once
+// Command-line flags in Prometheus style (`--name=value` or `--name value`,
+// booleans as `--name` or `--name=false`), optionally read from a flat YAML
+// file whose keys are the flag names; flags given on the command line win.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+
+namespace cardinal::core {
+
+Result<std::chrono::milliseconds> parseDuration(std::string_view s);  // "500ms", "4s", "1m30s", "2h"
+Result<size_t> parseBytes(std::string_view s);                        // "1024", "16KiB", "32MiB", "1GB"
+std::string formatDuration(std::chrono::milliseconds d);
+std::string formatBytes(size_t n);
+
+class FlagSet {
+ public:
+  explicit FlagSet(std::string program) : program_(std::move(program)) {}
+
+  void addString(std::string name, std::string* target, std::string help);
+  void addStringList(std::string name, std::vector<std::string>* target, std::string help);  // repeatable
+  void addBool(std::string name, bool* target, std::string help);
+  void addDuration(std::string name, std::chrono::milliseconds* target, std::string help);
+  void addBytes(std::string name, size_t* target, std::string help);
+  void addCount(std::string name, size_t* target, std::string help);
+
+  // Parses argv[first..]; non-flag arguments go to `positional`.
+  Status parse(int argc, const char* const* argv, int first, std::vector<std::string>& positional);
+  // Applies a flat YAML map {flag-name: value}; skips flags set on the command line.
+  Status applyYamlFile(const std::string& path);
+  bool wasSet(const std::string& name) const { return set_.count(name) > 0; }
+  std::string usage() const;
+
+ private:
+  struct Flag {
+    std::string help;
+    std::string default_text;
+    bool is_bool = false;
+    bool repeatable = false;
+    std::function<Status(std::string_view)> set;
+  };
+  void add(std::string name, Flag f);
+  Status setValue(const std::string& name, std::string_view value, bool from_cli);
+
+  std::string program_;
+  std::map<std::string, Flag> flags_;
+  std::map<std::string, bool> set_;
+};
+
+}  // namespace cardinal::core

@@ -1,0 +1,44 @@
+#pragma once
+// Label views: names and values point into a buffer owned by someone else
+// (the decompressed request, or a batch's arena). Whoever holds a LabelView
+// must not outlive that buffer.
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "core/hash.h"
+
+namespace cardinal::core {
+
+struct LabelView {
+  std::string_view name;
+  std::string_view value;
+  bool operator==(const LabelView&) const = default;
+};
+
+inline constexpr std::string_view kMetricNameLabel = "__name__";
+
+// Hash of a label set, order-sensitive (callers hash sorted sets).
+inline uint64_t hashLabels(std::span<const LabelView> labels) {
+  uint64_t h = 0x2545f4914f6cdd1dULL;
+  for (const auto& l : labels) {
+    h = hashCombine(h, hashBytes(l.name));
+    h = hashCombine(h, hashBytes(l.value, 0x51afd7ed558ccd13ULL));
+  }
+  return h;
+}
+
+inline bool labelsSorted(std::span<const LabelView> labels) {
+  return std::is_sorted(labels.begin(), labels.end(),
+                        [](const LabelView& a, const LabelView& b) { return a.name < b.name; });
+}
+
+inline std::string_view metricName(std::span<const LabelView> labels) {
+  for (const auto& l : labels)
+    if (l.name == kMetricNameLabel) return l.value;
+  return {};
+}
+
+}  // namespace cardinal::core

@@ -1,0 +1,60 @@
+#include "pipeline/decision_cache.h"
+
+#include "core/hash.h"
+
+namespace cardinal::pipeline {
+
+DecisionCache::DecisionCache(size_t capacity) : per_shard_(capacity / kShards > 0 ? capacity / kShards : 1) {
+  for (auto& s : shards_) s.order.reserve(per_shard_);
+}
+
+uint64_t DecisionCache::key(uint64_t series_hash, uint64_t generation, uint32_t stage) {
+  return core::hashCombine(core::hashCombine(series_hash, generation), stage);
+}
+
+std::optional<Decision> DecisionCache::find(uint64_t series_hash, uint64_t generation, uint32_t stage) const {
+  uint64_t k = key(series_hash, generation, stage);
+  const Shard& s = shardFor(k);
+  std::lock_guard lock(s.mu);
+  auto it = s.map.find(k);
+  if (it == s.map.end() || it->second.stage != stage) return std::nullopt;
+  return it->second;
+}
+
+void DecisionCache::put(uint64_t series_hash, uint64_t generation, uint32_t stage, const Decision& d) {
+  uint64_t k = key(series_hash, generation, stage);
+  Shard& s = shardFor(k);
+  std::lock_guard lock(s.mu);
+  auto [it, inserted] = s.map.insert_or_assign(k, d);
+  it->second.stage = stage;
+  if (!inserted) return;
+  if (s.order.size() < per_shard_) {
+    s.order.push_back(k);
+    return;
+  }
+  // Full: evict the oldest key in the ring and take its slot.
+  s.map.erase(s.order[s.next]);
+  s.order[s.next] = k;
+  s.next = (s.next + 1) % per_shard_;
+  ++s.evictions;
+}
+
+size_t DecisionCache::size() const {
+  size_t n = 0;
+  for (const auto& s : shards_) {
+    std::lock_guard lock(s.mu);
+    n += s.map.size();
+  }
+  return n;
+}
+
+uint64_t DecisionCache::evictions() const {
+  uint64_t n = 0;
+  for (const auto& s : shards_) {
+    std::lock_guard lock(s.mu);
+    n += s.evictions;
+  }
+  return n;
+}
+
+}  // namespace cardinal::pipeline

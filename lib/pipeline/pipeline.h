@@ -1,0 +1,31 @@
+#pragma once
+// Runs an ordered list of stages over one batch. Built once per rule-set
+// generation and shared read-only by all I/O threads.
+
+#include <memory>
+#include <vector>
+
+#include "pipeline/stage.h"
+
+namespace cardinal::pipeline {
+
+struct PipelineConfig {
+  bool dry_run = false;
+};
+
+// The one place that decides which stages run, in which order. Empty until
+// the rules, sanitize, normalize, cardinality and merge stages land.
+std::vector<std::unique_ptr<Stage>> buildStages(const PipelineConfig& config);
+
+class Pipeline {
+ public:
+  explicit Pipeline(std::vector<std::unique_ptr<Stage>> stages) : stages_(std::move(stages)) {}
+  // kDropped if every series ended up dropped, kModified if any changed.
+  Outcome run(codec::SeriesBatch& batch, StageContext& ctx) const;
+  size_t size() const { return stages_.size(); }
+
+ private:
+  std::vector<std::unique_ptr<Stage>> stages_;
+};
+
+}  // namespace cardinal::pipeline

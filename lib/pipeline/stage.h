@@ -1,0 +1,35 @@
+#pragma once
+// The seam every processing step plugs into. A stage is built once from
+// validated config (all regex compilation and validation happen in its
+// factory), then only its const process() runs on the hot path. Mutable state
+// (cardinality windows, merge accumulators, the decision cache) is passed in
+// through the StageContext, never held by the stage.
+
+#include <cstdint>
+#include <string_view>
+
+#include "codec/batch.h"
+#include "core/clock.h"
+
+namespace cardinal::pipeline {
+
+class DecisionCache;
+
+enum class Outcome { kUnchanged, kModified, kDropped };
+
+struct StageContext {
+  const core::Clock& clock;
+  uint64_t ruleset_generation = 0;  // keys the decision cache together with a series' hash
+  DecisionCache* cache = nullptr;   // may be null (e.g. in tests of one stage)
+  bool dry_run = false;             // decide and count, but do not change what is forwarded
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual std::string_view name() const = 0;
+  // Marks series changed or dropped in `batch`; returns what it did overall.
+  virtual Outcome process(codec::SeriesBatch& batch, StageContext& ctx) const = 0;
+};
+
+}  // namespace cardinal::pipeline

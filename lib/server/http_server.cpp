@@ -1,0 +1,176 @@
+#include "server/http_server.h"
+
+#include <optional>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "core/log.h"
+#include "core/result.h"
+
+namespace cardinal::server {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, HttpServer& server) : stream_(std::move(socket)), server_(server) {
+    server_.metrics().connections.Increment();
+  }
+  ~Session() {
+    server_.connectionCount().fetch_sub(1);
+    server_.metrics().connections.Decrement();
+  }
+
+  void run() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); }); }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(server_.config().max_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(server_.config().max_header_bytes));
+    stream_.expires_after(server_.config().read_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->onRead(ec); });
+  }
+
+  void onRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
+        ec == net::error::connection_reset || ec == net::error::eof)
+      return close();
+    if (ec == http::error::body_limit) {
+      server_.metrics().countRejected("body_too_large");
+      return write(textResponse(http::status::payload_too_large,
+                                "request body exceeds " + std::to_string(server_.config().max_body_bytes) +
+                                    " bytes (--limits.max-body-bytes)"),
+                   false);
+    }
+    if (ec == http::error::header_limit) {
+      return write(textResponse(http::status::request_header_fields_too_large, "request headers too large"), false);
+    }
+    if (ec) {
+      // Anything else from the parser is a malformed HTTP request.
+      if (ec.category() == http::make_error_code(http::error::bad_target).category())
+        return write(textResponse(http::status::bad_request, "malformed HTTP request: " + ec.message()), false);
+      return close();
+    }
+    Request req = parser_->release();
+    unsigned version = req.version();
+    bool keep_alive = req.keep_alive() && !server_.draining();
+    std::string target(req.target());
+    stream_.expires_never();  // the handler may wait for the upstream
+    // The responder may run on another strand (the upstream's): hop back.
+    auto self = shared_from_this();
+    server_.handler()(std::move(req), [self, version, keep_alive](Response res) {
+      net::dispatch(self->stream_.get_executor(), [self, version, keep_alive, res = std::move(res)]() mutable {
+        res.version(version);
+        bool keep = keep_alive && res.keep_alive() && !self->server_.draining();
+        self->write(std::move(res), keep);
+      });
+    });
+  }
+
+  void write(Response res, bool keep_alive) {
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    response_ = std::make_shared<Response>(std::move(res));
+    stream_.expires_after(server_.config().write_timeout);
+    http::async_write(stream_, *response_, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+      self->response_.reset();
+      if (ec || !keep_alive) return self->close();
+      self->read();
+    });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  HttpServer& server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<Response> response_;
+};
+
+}  // namespace
+
+core::Result<tcp::endpoint> parseListenAddress(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos) return core::Error{"listen address \"" + s + "\" has no port (host:port)"};
+  std::string host = s.substr(0, colon);
+  std::string port = s.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  unsigned long p = 0;
+  try {
+    size_t used = 0;
+    p = std::stoul(port, &used);
+    if (used != port.size() || p > 65535) throw std::out_of_range("port");
+  } catch (const std::exception&) {
+    return core::Error{"listen address \"" + s + "\" has an invalid port"};
+  }
+  beast::error_code ec;
+  auto addr = net::ip::make_address(host, ec);
+  if (ec) return core::Error{"listen address \"" + s + "\": host must be an IP address or localhost"};
+  return tcp::endpoint(addr, static_cast<unsigned short>(p));
+}
+
+HttpServer::HttpServer(net::io_context& ioc, ServerConfig config, Handler handler, ProxyMetrics& metrics)
+    : ioc_(ioc),
+      config_(std::move(config)),
+      handler_(std::move(handler)),
+      metrics_(metrics),
+      acceptor_(net::make_strand(ioc)) {}
+
+HttpServer::~HttpServer() = default;
+
+void HttpServer::start() {
+  auto ep = parseListenAddress(config_.listen_address);
+  if (!ep) throw std::runtime_error(ep.error());
+  acceptor_.open(ep->protocol());
+  acceptor_.set_option(net::socket_base::reuse_address(true));
+  acceptor_.bind(*ep);
+  acceptor_.listen(net::socket_base::max_listen_connections);
+  accept();
+}
+
+void HttpServer::stopAccepting() {
+  draining_ = true;
+  net::dispatch(acceptor_.get_executor(), [this] {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+  });
+}
+
+tcp::endpoint HttpServer::localEndpoint() const { return acceptor_.local_endpoint(); }
+
+void HttpServer::accept() {
+  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+      core::logWarn("accept failed", {{"error", ec.message()}});
+      return accept();
+    }
+    if (connections_.fetch_add(1) >= config_.max_connections) {
+      connections_.fetch_sub(1);
+      metrics_.connections_refused.Increment();
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else {
+      std::make_shared<Session>(std::move(socket), *this)->run();
+    }
+    accept();
+  });
+}
+
+}  // namespace cardinal::server

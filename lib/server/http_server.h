@@ -1,0 +1,68 @@
+#pragma once
+// Boost.Beast async HTTP/1.1 server: a listener and one session per
+// connection, each on its own strand, run by a pool of I/O threads sharing one
+// io_context. Keep-alive, read/write timeouts, a header and body limit, and a
+// connection limit. Requests on one connection are handled one at a time (a
+// response is written before the next request is read), which is what
+// remote-write senders do.
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "core/result.h"
+#include "server/http_types.h"
+#include "server/metrics.h"
+
+namespace cardinal::server {
+
+struct ServerConfig {
+  std::string listen_address = "0.0.0.0:9192";
+  std::chrono::milliseconds read_timeout{60'000};   // to receive one whole request, idle wait included
+  std::chrono::milliseconds write_timeout{30'000};  // to send one response
+  size_t max_body_bytes = 32u << 20;                // compressed; beyond it: 413
+  size_t max_header_bytes = 64u << 10;
+  size_t max_connections = 1024;
+};
+
+using Handler = std::function<void(Request&&, Responder)>;
+
+class HttpServer {
+ public:
+  HttpServer(boost::asio::io_context& ioc, ServerConfig config, Handler handler, ProxyMetrics& metrics);
+  ~HttpServer();
+  // Binds and starts accepting. Throws on bind failure (start-up only).
+  void start();
+  // Stops accepting new connections; open ones finish their current request.
+  void stopAccepting();
+  boost::asio::ip::tcp::endpoint localEndpoint() const;
+  bool draining() const { return draining_; }
+
+  // Used by sessions.
+  const ServerConfig& config() const { return config_; }
+  const Handler& handler() const { return handler_; }
+  ProxyMetrics& metrics() { return metrics_; }
+  std::atomic<size_t>& connectionCount() { return connections_; }
+
+ private:
+  void accept();
+
+  boost::asio::io_context& ioc_;
+  ServerConfig config_;
+  Handler handler_;
+  ProxyMetrics& metrics_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::atomic<size_t> connections_{0};
+  std::atomic<bool> draining_{false};
+};
+
+// Parses "host:port", ":port", "[v6]:port" into an endpoint (numeric hosts,
+// "localhost" and "0.0.0.0"/"" mean what they usually mean).
+core::Result<boost::asio::ip::tcp::endpoint> parseListenAddress(const std::string& s);
+
+}  // namespace cardinal::server

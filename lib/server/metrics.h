@@ -1,0 +1,47 @@
+#pragma once
+// The proxy's own metrics, declared together. Label sets are bounded: handler
+// is one of the fixed routes, code one of the HTTP statuses we answer with,
+// reason one of the fixed rejection reasons.
+
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace cardinal::server {
+
+struct ProxyMetrics {
+  explicit ProxyMetrics(prometheus::Registry& registry);
+
+  prometheus::Family<prometheus::Counter>& http_requests;     // {handler, code}
+  prometheus::Family<prometheus::Histogram>& http_duration;   // {handler}
+  prometheus::Gauge& in_flight;                               // write requests being processed
+  prometheus::Gauge& connections;                             // open client connections
+  prometheus::Counter& connections_refused;                   // over --web.max-connections
+  prometheus::Family<prometheus::Counter>& rejected;          // {reason}
+
+  prometheus::Counter& received_requests;
+  prometheus::Counter& received_series;
+  prometheus::Counter& received_samples;
+  prometheus::Counter& received_histograms;
+  prometheus::Counter& received_exemplars;
+  prometheus::Counter& received_metadata;
+  prometheus::Counter& received_compressed_bytes;
+  prometheus::Counter& received_decompressed_bytes;
+
+  prometheus::Counter& forwarded_series;
+  prometheus::Counter& forwarded_samples;
+  prometheus::Counter& forwarded_histograms;
+  prometheus::Counter& forwarded_exemplars;
+  prometheus::Counter& forwarded_metadata;
+  prometheus::Counter& forwarded_compressed_bytes;
+  prometheus::Counter& forwarded_unchanged_requests;  // original body forwarded as is
+
+  void countRequest(const std::string& handler, int code, double seconds);
+  void countRejected(const char* reason) { rejected.Add({{"reason", reason}}).Increment(); }
+};
+
+}  // namespace cardinal::server

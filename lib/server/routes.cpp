@@ -1,0 +1,73 @@
+#include "server/routes.h"
+
+#include <chrono>
+
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace cardinal::server {
+
+namespace {
+const std::string kWrite = "/api/v1/write";
+const std::string kMetrics = "/metrics";
+const std::string kHealthy = "/-/healthy";
+const std::string kReady = "/-/ready";
+const std::string kReload = "/-/reload";
+const std::string kOther = "other";
+}  // namespace
+
+void Routes::handle(Request&& req, Responder respond) {
+  auto started = std::chrono::steady_clock::now();
+  std::string_view target(req.target().data(), req.target().size());
+  std::string_view path = target.substr(0, target.find('?'));
+  const std::string* handler = &kOther;
+  if (path == kWrite) handler = &kWrite;
+  else if (path == kMetrics) handler = &kMetrics;
+  else if (path == kHealthy) handler = &kHealthy;
+  else if (path == kReady) handler = &kReady;
+  else if (path == kReload) handler = &kReload;
+
+  // Every answer is counted and timed under its handler label.
+  Responder done = [this, handler, started, respond = std::move(respond)](Response res) {
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    deps_.metrics.countRequest(*handler, static_cast<int>(res.result_int()), secs);
+    respond(std::move(res));
+  };
+  auto method = req.method();
+  auto onlyGet = [&] { return method == http::verb::get || method == http::verb::head; };
+  auto notAllowed = [&](const char* allow) {
+    Response res = textResponse(http::status::method_not_allowed, "method not allowed");
+    res.set(http::field::allow, allow);
+    done(std::move(res));
+  };
+
+  if (handler == &kWrite) {
+    if (method != http::verb::post) return notAllowed("POST");
+    return deps_.write.handle(std::move(req), std::move(done));
+  }
+  if (handler == &kMetrics) {
+    if (!onlyGet()) return notAllowed("GET");
+    Response res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = prometheus::TextSerializer().Serialize(deps_.registry.Collect());
+    return done(std::move(res));
+  }
+  if (handler == &kHealthy) {
+    if (!onlyGet()) return notAllowed("GET");
+    return done(textResponse(http::status::ok, "Cardinal is Healthy."));
+  }
+  if (handler == &kReady) {
+    if (!onlyGet()) return notAllowed("GET");
+    if (deps_.ready && !deps_.ready()) return done(textResponse(http::status::service_unavailable, "Cardinal is not ready."));
+    return done(textResponse(http::status::ok, "Cardinal is Ready."));
+  }
+  if (handler == &kReload) {
+    if (method != http::verb::post && method != http::verb::put) return notAllowed("POST, PUT");
+    std::string err = deps_.reload ? deps_.reload() : std::string("reload is not available");
+    if (!err.empty()) return done(textResponse(http::status::internal_server_error, "failed to reload config: " + err));
+    return done(textResponse(http::status::ok, "reloaded"));
+  }
+  done(textResponse(http::status::not_found, "404 page not found"));
+}
+
+}  // namespace cardinal::server

@@ -1,0 +1,291 @@
+#include "upstream/client.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/http/span_body.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "core/log.h"
+
+namespace cardinal::upstream {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+auto& counterFamily(prometheus::Registry& r, const char* name, const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(r);
+}
+}  // namespace
+
+ClientMetrics::ClientMetrics(prometheus::Registry& r)
+    : attempts(counterFamily(r, "cardinal_upstream_attempts_total",
+                             "HTTP attempts to the upstream, by result (2xx, 4xx, 429, 5xx, error).")),
+      requests(counterFamily(r, "cardinal_upstream_requests_total",
+                             "Requests forwarded to the upstream, by final outcome (delivered, rejected, gave_up).")),
+      delivered(requests.Add({{"outcome", "delivered"}})),
+      rejected(requests.Add({{"outcome", "rejected"}})),
+      gave_up(requests.Add({{"outcome", "gave_up"}})),
+      stale_reconnects(counterFamily(r, "cardinal_upstream_stale_connections_total",
+                                     "Pooled upstream connections found closed and replaced.")
+                           .Add({})),
+      attempt_seconds(prometheus::BuildHistogram()
+                          .Name("cardinal_upstream_attempt_duration_seconds")
+                          .Help("Duration of single HTTP attempts to the upstream.")
+                          .Register(r)
+                          .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                                          0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
+      attempt_2xx(attempts.Add({{"result", "2xx"}})),
+      attempt_4xx(attempts.Add({{"result", "4xx"}})),
+      attempt_429(attempts.Add({{"result", "429"}})),
+      attempt_5xx(attempts.Add({{"result", "5xx"}})),
+      attempt_error(attempts.Add({{"result", "error"}})) {}
+
+// One request's journey through attempts, backoff and connections. Exactly
+// one async operation is outstanding at any time, so its members need no lock.
+class Delivery : public std::enable_shared_from_this<Delivery> {
+ public:
+  Delivery(Client& client, std::shared_ptr<const std::string> body, Headers headers, Client::Callback done)
+      : client_(client),
+        body_(std::move(body)),
+        done_(std::move(done)),
+        timer_(net::make_strand(client.ioc_)),
+        resolver_(net::make_strand(client.ioc_)) {
+    const auto& cfg = client_.config_;
+    req_.method(http::verb::post);
+    req_.target(cfg.url.target);
+    req_.version(11);
+    req_.set(http::field::host, cfg.url.hostHeader());
+    req_.set(http::field::user_agent, cfg.user_agent);
+    for (auto& [k, v] : headers) req_.set(k, v);
+    req_.body() = http::span_body<const char>::value_type(body_->data(), body_->size());
+    req_.prepare_payload();
+    deadline_ = Clock::now() + cfg.retry_budget;
+  }
+
+  void start() { attempt(); }
+
+ private:
+  milliseconds remaining() const {
+    return std::chrono::duration_cast<milliseconds>(deadline_ - Clock::now());
+  }
+  milliseconds attemptTimeout() const { return std::max(milliseconds(1), std::min(client_.config_.attempt_timeout, remaining())); }
+
+  void attempt() {
+    ++attempts_;
+    stale_retry_used_ = false;
+    attempt_start_ = Clock::now();
+    connectOrReuse();
+  }
+
+  void connectOrReuse() {
+    stream_ = client_.takeIdle();
+    if (stream_) {
+      reused_ = true;
+      write();
+      return;
+    }
+    reused_ = false;
+    const auto& url = client_.config_.url;
+    resolver_.async_resolve(url.host, url.port,
+                            [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
+                              self->onResolve(ec, std::move(results));
+                            });
+  }
+
+  void onResolve(beast::error_code ec, tcp::resolver::results_type results) {
+    if (ec) return transportFailure(ec, "resolve");
+    stream_ = std::make_unique<beast::tcp_stream>(net::make_strand(client_.ioc_));
+    stream_->expires_after(attemptTimeout());
+    stream_->async_connect(results, [self = shared_from_this()](beast::error_code ec2, const tcp::endpoint&) {
+      if (ec2) return self->transportFailure(ec2, "connect");
+      self->write();
+    });
+  }
+
+  void write() {
+    stream_->expires_after(attemptTimeout());
+    http::async_write(*stream_, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->transportFailure(ec, "write");
+      self->read();
+    });
+  }
+
+  void read() {
+    buffer_.clear();
+    parser_.emplace();
+    parser_->body_limit(1 << 20);
+    http::async_read(*stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->transportFailure(ec, "read");
+      self->onResponse();
+    });
+  }
+
+  void observeAttempt() {
+    if (!client_.metrics_) return;
+    client_.metrics_->attempt_seconds.Observe(std::chrono::duration<double>(Clock::now() - attempt_start_).count());
+  }
+
+  void onResponse() {
+    observeAttempt();
+    auto& res = parser_->get();
+    int status = static_cast<int>(res.result_int());
+    last_status_ = status;
+    bool keep = res.keep_alive();
+    auto* m = client_.metrics_;
+    if (m) {
+      if (status >= 200 && status < 300) m->attempt_2xx.Increment();
+      else if (status == 429) m->attempt_429.Increment();
+      else if (status >= 500) m->attempt_5xx.Increment();
+      else m->attempt_4xx.Increment();
+    }
+    retry_after_.reset();
+    if (auto it = res.find(http::field::retry_after); it != res.end()) {
+      int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+      retry_after_ = parseRetryAfter(std::string_view(it->value().data(), it->value().size()), now_s);
+    }
+    std::string body = std::move(res.body());
+    if (keep) client_.putIdle(std::move(stream_));
+    else closeStream();
+
+    switch (classify({status, false})) {
+      case Verdict::kDelivered:
+        return finish(DeliveryResult::Kind::kDelivered, "");
+      case Verdict::kReject:
+        if (body.size() > 1024) body.resize(1024);
+        while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
+        return finish(DeliveryResult::Kind::kRejected, std::move(body));
+      case Verdict::kRetry:
+        last_reason_ = "upstream answered " + std::to_string(status);
+        return retryLater();
+    }
+  }
+
+  void transportFailure(beast::error_code ec, const char* step) {
+    closeStream();
+    // A pooled connection may have been closed by the upstream while idle:
+    // replace it once, immediately, without spending an attempt.
+    if (reused_ && !stale_retry_used_ &&
+        (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
+         ec == net::error::broken_pipe) ) {
+      stale_retry_used_ = true;
+      if (client_.metrics_) client_.metrics_->stale_reconnects.Increment();
+      return connectOrReuse();
+    }
+    observeAttempt();
+    if (client_.metrics_) client_.metrics_->attempt_error.Increment();
+    last_status_ = 0;
+    retry_after_.reset();
+    last_reason_ = std::string(step) + ": " + (ec == beast::error::timeout ? std::string("timeout") : ec.message());
+    core::logDebug("upstream attempt failed", {{"attempt", std::to_string(attempts_)}, {"reason", last_reason_}});
+    retryLater();
+  }
+
+  void retryLater() {
+    auto delay = backoffDelay(client_.config_.backoff, attempts_, client_.random01(), retry_after_);
+    if (delay >= remaining()) {
+      return finish(DeliveryResult::Kind::kGaveUp, "gave up after " + std::to_string(attempts_) +
+                                                       " attempts within the retry budget; last: " + last_reason_);
+    }
+    timer_.expires_after(delay);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->finish(DeliveryResult::Kind::kGaveUp, "cancelled");
+      self->attempt();
+    });
+  }
+
+  void closeStream() {
+    if (!stream_) return;
+    beast::error_code ignored;
+    stream_->socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_->close();
+    stream_.reset();
+  }
+
+  void finish(DeliveryResult::Kind kind, std::string message) {
+    auto* m = client_.metrics_;
+    if (m) {
+      if (kind == DeliveryResult::Kind::kDelivered) m->delivered.Increment();
+      else if (kind == DeliveryResult::Kind::kRejected) m->rejected.Increment();
+      else m->gave_up.Increment();
+    }
+    DeliveryResult r;
+    r.kind = kind;
+    r.status = last_status_;
+    r.message = std::move(message);
+    r.attempts = attempts_;
+    r.retry_after = retry_after_;
+    auto done = std::move(done_);
+    done(std::move(r));
+  }
+
+  Client& client_;
+  std::shared_ptr<const std::string> body_;
+  Client::Callback done_;
+  http::request<http::span_body<const char>> req_;
+  net::steady_timer timer_;
+  tcp::resolver resolver_;
+  std::unique_ptr<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::response_parser<http::string_body>> parser_;
+  Clock::time_point deadline_;
+  Clock::time_point attempt_start_;
+  int attempts_ = 0;
+  int last_status_ = 0;
+  bool reused_ = false;
+  bool stale_retry_used_ = false;
+  std::optional<milliseconds> retry_after_;
+  std::string last_reason_;
+};
+
+Client::Client(net::io_context& ioc, ClientConfig config, ClientMetrics* metrics)
+    : ioc_(ioc), config_(std::move(config)), metrics_(metrics), rng_(std::random_device{}()) {}
+
+Client::~Client() = default;
+
+void Client::send(std::shared_ptr<const std::string> body, Headers headers, Callback done) {
+  std::make_shared<Delivery>(*this, std::move(body), std::move(headers), std::move(done))->start();
+}
+
+std::unique_ptr<beast::tcp_stream> Client::takeIdle() {
+  std::lock_guard lock(mu_);
+  auto now = Clock::now();
+  while (!idle_.empty()) {
+    Idle i = std::move(idle_.back());
+    idle_.pop_back();
+    if (now - i.since < config_.max_idle_age && i.stream->socket().is_open()) return std::move(i.stream);
+    beast::error_code ignored;
+    i.stream->socket().close(ignored);
+  }
+  return nullptr;
+}
+
+void Client::putIdle(std::unique_ptr<beast::tcp_stream> s) {
+  std::lock_guard lock(mu_);
+  if (idle_.size() >= config_.max_idle_connections) {
+    beast::error_code ignored;
+    s->socket().close(ignored);
+    return;
+  }
+  s->expires_never();
+  idle_.push_back({std::move(s), Clock::now()});
+}
+
+double Client::random01() {
+  std::lock_guard lock(mu_);
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+}
+
+}  // namespace cardinal::upstream

@@ -1,0 +1,106 @@
+#pragma once
+// Pooled keep-alive HTTP client to the upstream remote-write receiver.
+//
+// send() delivers one encoded request: it retries 5xx, 429, connection errors
+// and timeouts with capped exponential backoff and jitter (honouring
+// Retry-After) until the retry budget is spent, and reports exactly one
+// DeliveryResult through the callback. Connections are reused across requests;
+// a pooled connection the upstream closed meanwhile is replaced once without
+// counting as an attempt. Thread-safe: send() may be called from any I/O thread.
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "upstream/retry_policy.h"
+#include "upstream/url.h"
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Histogram;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace cardinal::upstream {
+
+struct ClientConfig {
+  Url url;
+  std::chrono::milliseconds attempt_timeout{5000};  // one attempt, capped by what is left of the budget
+  std::chrono::milliseconds retry_budget{4000};     // all attempts of one request, backoff included
+  BackoffPolicy backoff;
+  size_t max_idle_connections = 64;
+  std::chrono::seconds max_idle_age{60};  // pooled connections older than this are closed, not reused
+  std::string user_agent = "cardinal";
+};
+
+struct DeliveryResult {
+  enum class Kind { kDelivered, kRejected, kGaveUp };
+  Kind kind = Kind::kGaveUp;
+  int status = 0;       // last upstream HTTP status, 0 when none arrived
+  std::string message;  // upstream body on reject (truncated); our reason on give-up
+  int attempts = 0;
+  std::optional<std::chrono::milliseconds> retry_after;  // the upstream's last hint
+};
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// Upstream metrics, declared together.
+struct ClientMetrics {
+  explicit ClientMetrics(prometheus::Registry& registry);
+  prometheus::Family<prometheus::Counter>& attempts;  // {result="2xx|4xx|429|5xx|error"}
+  prometheus::Family<prometheus::Counter>& requests;  // {outcome="delivered|rejected|gave_up"}
+  prometheus::Counter& delivered;
+  prometheus::Counter& rejected;
+  prometheus::Counter& gave_up;
+  prometheus::Counter& stale_reconnects;
+  prometheus::Histogram& attempt_seconds;
+  prometheus::Counter& attempt_2xx;
+  prometheus::Counter& attempt_4xx;
+  prometheus::Counter& attempt_429;
+  prometheus::Counter& attempt_5xx;
+  prometheus::Counter& attempt_error;
+};
+
+class Client {
+ public:
+  using Callback = std::function<void(DeliveryResult)>;
+  Client(boost::asio::io_context& ioc, ClientConfig config, ClientMetrics* metrics);
+  ~Client();
+
+  // `body` is the snappy-compressed request; `headers` are sent as given
+  // (Content-Type, Content-Encoding, remote-write version, pass-through ones).
+  void send(std::shared_ptr<const std::string> body, Headers headers, Callback done);
+
+  const ClientConfig& config() const { return config_; }
+
+ private:
+  friend class Delivery;
+  struct Idle {
+    std::unique_ptr<boost::beast::tcp_stream> stream;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::unique_ptr<boost::beast::tcp_stream> takeIdle();
+  void putIdle(std::unique_ptr<boost::beast::tcp_stream> s);
+  double random01();
+
+  boost::asio::io_context& ioc_;
+  ClientConfig config_;
+  ClientMetrics* metrics_;
+  std::mutex mu_;
+  std::vector<Idle> idle_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace cardinal::upstream
