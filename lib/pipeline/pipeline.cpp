@@ -7,10 +7,10 @@ std::vector<std::unique_ptr<Stage>> buildStages(const PipelineConfig& /*config*/
 Outcome Pipeline::run(codec::SeriesBatch& batch, StageContext& ctx) const {
   Outcome overall = Outcome::kUnchanged;
   for (const auto& stage : stages_) {
-    Outcome o = stage->process(batch, ctx);
-    if (o == Outcome::kDropped && batch.liveSeries() == 0 && batch.metadata.empty()) return Outcome::kDropped;
-    if (o != Outcome::kUnchanged) overall = Outcome::kModified;
+    if (stage->process(batch, ctx) != Outcome::kUnchanged) overall = Outcome::kModified;
   }
+  if (overall != Outcome::kUnchanged && !batch.series.empty() && batch.liveSeries() == 0 && batch.metadata.empty())
+    return Outcome::kDropped;
   return overall;
 }
 
