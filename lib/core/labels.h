@@ -22,12 +22,10 @@ inline constexpr std::string_view kMetricNameLabel = "__name__";
 
 // Hash of a label set, order-sensitive (callers hash sorted sets).
 inline uint64_t hashLabels(std::span<const LabelView> labels) {
+  // Each string seeds the next, so ("ab","c") and ("a","bc") differ by length.
   uint64_t h = 0x2545f4914f6cdd1dULL;
-  for (const auto& l : labels) {
-    h = hashCombine(h, hashBytes(l.name));
-    h = hashCombine(h, hashBytes(l.value, 0x51afd7ed558ccd13ULL));
-  }
-  return h;
+  for (const auto& l : labels) h = hashBytes(l.value, hashBytes(l.name, h));
+  return mix64(h ^ labels.size());
 }
 
 inline bool labelsSorted(std::span<const LabelView> labels) {

@@ -1,0 +1,39 @@
+# Cardinal: the user's commands. Each installs missing Debian packages first.
+#   make run    start Prometheus (own data dir under build/) and Cardinal in front of it
+#               UPSTREAM=<remote-write url> fronts an existing receiver instead
+#   make test   unit tests + integration tests against real Prometheus and vmagent
+#   make build  release build; the binary is build/cardinal
+
+SHELL := /bin/bash
+BUILD_DEPS := cmake ninja-build g++ pkg-config libboost-dev libprotobuf-dev protobuf-compiler \
+  libsnappy-dev libre2-dev prometheus-cpp-dev nlohmann-json3-dev doctest-dev libyaml-cpp-dev libssl-dev
+PEER_DEPS := prometheus victoria-metrics
+JOBS ?= $(shell nproc)
+
+.PHONY: build test run unit integration deps peer-deps clean
+
+build: deps
+	cmake --preset release >/dev/null
+	cmake --build build -j $(JOBS)
+
+test: build peer-deps
+	./build/cardinal_unit_tests
+	./build/cardinal_integration_tests
+
+unit: build
+	./build/cardinal_unit_tests
+
+integration: build peer-deps
+	./build/cardinal_integration_tests
+
+run: build peer-deps
+	./deploy/run-local.sh
+
+deps:
+	@./deploy/apt-install.sh $(BUILD_DEPS)
+
+peer-deps:
+	@./deploy/apt-install.sh $(PEER_DEPS)
+
+clean:
+	rm -rf build

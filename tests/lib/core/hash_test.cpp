@@ -1,0 +1,45 @@
+#include "core/hash.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "core/labels.h"
+
+using namespace cardinal::core;
+
+TEST_CASE("hashBytes covers every length and every byte") {
+  std::unordered_set<uint64_t> seen;
+  std::string s;
+  for (int len = 0; len < 80; ++len) {
+    CHECK(seen.insert(hashBytes(s)).second);
+    s += static_cast<char>('a' + len % 26);
+  }
+  // Flipping any single byte changes the hash.
+  std::string base(40, 'x');
+  uint64_t h0 = hashBytes(base);
+  for (size_t i = 0; i < base.size(); ++i) {
+    std::string t = base;
+    t[i] = 'y';
+    CHECK(hashBytes(t) != h0);
+  }
+}
+
+TEST_CASE("label-set hashes separate names from values and sets from each other") {
+  std::vector<LabelView> a = {{"ab", "c"}};
+  std::vector<LabelView> b = {{"a", "bc"}};
+  CHECK(hashLabels(a) != hashLabels(b));
+  std::vector<LabelView> c = {{"a", "b"}, {"c", "d"}};
+  std::vector<LabelView> d = {{"a", "b"}};
+  CHECK(hashLabels(c) != hashLabels(d));
+
+  std::unordered_set<uint64_t> seen;
+  std::vector<std::string> values;
+  for (int i = 0; i < 100'000; ++i) values.push_back("user-" + std::to_string(i));
+  for (const auto& v : values) {
+    std::vector<LabelView> ls = {{"__name__", "user_login_total"}, {"email", v}, {"env", "prod"}};
+    CHECK(seen.insert(hashLabels(ls)).second);
+  }
+}
