@@ -161,9 +161,9 @@ int run(Options& o) {
   net::steady_timer drain_timer(ioc);
   std::chrono::steady_clock::time_point drain_deadline;
   std::function<void()> poll_drain = [&] {
-    if (write.inFlight() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
-      if (write.inFlight() > 0)
-        core::logWarn("shutdown deadline reached with requests in flight", {{"in_flight", std::to_string(write.inFlight())}});
+    if (http_server.busy() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+      if (http_server.busy() > 0)
+        core::logWarn("shutdown deadline reached with requests in flight", {{"in_flight", std::to_string(http_server.busy())}});
       core::logInfo("stopped");
       ioc.stop();
       return;
@@ -179,7 +179,7 @@ int run(Options& o) {
       return;
     }
     core::logInfo("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
-                                    {"in_flight", std::to_string(write.inFlight())}});
+                                    {"in_flight", std::to_string(http_server.busy())}});
     ready = false;
     http_server.stopAccepting();
     write.startDraining();

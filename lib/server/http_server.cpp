@@ -20,12 +20,17 @@ namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, HttpServer& server) : stream_(std::move(socket)), server_(server) {
-    server_.metrics().connections.Increment();
+  Session(tcp::socket&& socket, HttpServer& server, std::shared_ptr<HttpServer::Counters> counters,
+          ProxyMetrics& metrics)
+      : stream_(std::move(socket)), server_(server), counters_(std::move(counters)), metrics_(metrics) {
+    metrics_.connections.Increment();
   }
+  // May run after the server is gone (pending handlers destroyed at exit):
+  // touches only what it co-owns or what outlives the io_context.
   ~Session() {
-    server_.connectionCount().fetch_sub(1);
-    server_.metrics().connections.Decrement();
+    if (busy_) counters_->busy.fetch_sub(1);
+    counters_->connections.fetch_sub(1);
+    metrics_.connections.Decrement();
   }
 
   void run() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); }); }
@@ -45,7 +50,7 @@ class Session : public std::enable_shared_from_this<Session> {
         ec == net::error::connection_reset || ec == net::error::eof)
       return close();
     if (ec == http::error::body_limit) {
-      server_.metrics().countRejected("body_too_large");
+      metrics_.countRejected("body_too_large");
       return write(textResponse(http::status::payload_too_large,
                                 "request body exceeds " + std::to_string(server_.config().max_body_bytes) +
                                     " bytes (--limits.max-body-bytes)"),
@@ -60,6 +65,7 @@ class Session : public std::enable_shared_from_this<Session> {
         return write(textResponse(http::status::bad_request, "malformed HTTP request: " + ec.message()), false);
       return close();
     }
+    setBusy(true);
     Request req = parser_->release();
     unsigned version = req.version();
     bool keep_alive = req.keep_alive() && !server_.draining();
@@ -83,9 +89,17 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(server_.config().write_timeout);
     http::async_write(stream_, *response_, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
       self->response_.reset();
+      self->setBusy(false);
       if (ec || !keep_alive) return self->close();
       self->read();
     });
+  }
+
+  void setBusy(bool b) {
+    if (b == busy_) return;
+    busy_ = b;
+    if (b) counters_->busy.fetch_add(1);
+    else counters_->busy.fetch_sub(1);
   }
 
   void close() {
@@ -95,7 +109,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
-  HttpServer& server_;
+  HttpServer& server_;  // only used while the server runs
+  std::shared_ptr<HttpServer::Counters> counters_;
+  ProxyMetrics& metrics_;
+  bool busy_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Response> response_;
@@ -161,13 +178,13 @@ void HttpServer::accept() {
       core::logWarn("accept failed", {{"error", ec.message()}});
       return accept();
     }
-    if (connections_.fetch_add(1) >= config_.max_connections) {
-      connections_.fetch_sub(1);
+    if (counters_->connections.fetch_add(1) >= config_.max_connections) {
+      counters_->connections.fetch_sub(1);
       metrics_.connections_refused.Increment();
       beast::error_code ignored;
       socket.close(ignored);
     } else {
-      std::make_shared<Session>(std::move(socket), *this)->run();
+      std::make_shared<Session>(std::move(socket), *this, counters_, metrics_)->run();
     }
     accept();
   });

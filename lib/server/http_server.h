@@ -43,11 +43,17 @@ class HttpServer {
   boost::asio::ip::tcp::endpoint localEndpoint() const;
   bool draining() const { return draining_; }
 
-  // Used by sessions.
+  // Requests read and not yet fully answered (response written), all routes.
+  // Shutdown waits for this to reach zero so no acknowledgement is lost.
+  size_t busy() const { return counters_->busy.load(); }
+
+  // Shared with sessions, which may outlive the server at process exit.
+  struct Counters {
+    std::atomic<size_t> connections{0};
+    std::atomic<size_t> busy{0};
+  };
   const ServerConfig& config() const { return config_; }
   const Handler& handler() const { return handler_; }
-  ProxyMetrics& metrics() { return metrics_; }
-  std::atomic<size_t>& connectionCount() { return connections_; }
 
  private:
   void accept();
@@ -57,7 +63,7 @@ class HttpServer {
   Handler handler_;
   ProxyMetrics& metrics_;
   boost::asio::ip::tcp::acceptor acceptor_;
-  std::atomic<size_t> connections_{0};
+  std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
   std::atomic<bool> draining_{false};
 };
 

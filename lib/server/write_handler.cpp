@@ -22,6 +22,17 @@ struct Scratch {
 };
 thread_local Scratch t_scratch;
 
+// An occasional huge request must not pin its buffers to this thread; runs
+// when handle() returns, once nothing points into the buffers any more.
+struct ReleaseLarge {
+  Scratch& s;
+  ~ReleaseLarge() {
+    constexpr size_t kKeep = 16u << 20;
+    if (s.decompressed.capacity() > kKeep) std::string().swap(s.decompressed);
+    if (s.encoded.capacity() > kKeep) std::string().swap(s.encoded);
+  }
+};
+
 std::string lower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -105,6 +116,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   };
 
   Scratch& s = t_scratch;
+  ReleaseLarge release_large{s};
   metrics_.received_compressed_bytes.Increment(static_cast<double>(req.body().size()));
   if (auto st = codec::decompress(req.body(), config_.limits, s.decompressed); !st) {
     metrics_.countRejected("decompress");
@@ -137,6 +149,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
 
   std::shared_ptr<std::string> body;
   bool unchanged = !batch.anyChanged();
+
   if (unchanged) {
     body = std::make_shared<std::string>(std::move(req.body()));
   } else {
