@@ -18,7 +18,16 @@
 #include "core/log.h"
 #include "pipeline/decision_cache.h"
 #include "pipeline/pipeline.h"
-#include "rules/rule_files.h"
+#include "core/file_io.h"
+#include "pipeline/family.h"
+#include "pipeline/merge/emitter.h"
+#include "pipeline/merge/merge_stage.h"
+#include "pipeline/merge/merge_state.h"
+#include "upstream/ordered_sender.h"
+#include "pipeline/relabel/relabel_stage.h"
+#include "rules/file_watcher.h"
+#include "rules/loader.h"
+#include "rules/rules_manager.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/routes.h"
@@ -54,6 +63,13 @@ struct Options {
   std::string log_level = "info";
   milliseconds shutdown_timeout{15'000};
   size_t cache_series = 1'000'000;
+  milliseconds aggregation_interval{15'000};
+  std::string storage_path = "data";
+  milliseconds snapshot_interval{60'000};
+  size_t merge_max_inputs = 5'000'000;
+  size_t merge_max_outputs = 1'000'000;
+  milliseconds merge_stale_after{5 * 60'000};
+  size_t merge_queue = 1000;
   bool version = false;
   bool help = false;
 };
@@ -85,6 +101,13 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addString("log.level", &o.log_level, "Log level: debug, info, warn, error");
   f.addDuration("shutdown.timeout", &o.shutdown_timeout, "On SIGTERM, time allowed for in-flight requests to finish");
   f.addCount("cache.max-series", &o.cache_series, "Capacity of the per-series decision cache");
+  f.addDuration("aggregation.interval", &o.aggregation_interval, "How often merged series are emitted to the upstream");
+  f.addString("storage.path", &o.storage_path, "Directory for state snapshots (merge state)");
+  f.addDuration("snapshot.interval", &o.snapshot_interval, "How often state is snapshotted (also on SIGTERM); bounds what a crash loses");
+  f.addCount("merge.max-inputs", &o.merge_max_inputs, "Input series the merge engine tracks (live and recently retired); new ones beyond are refused and counted");
+  f.addCount("merge.max-outputs", &o.merge_max_outputs, "Merged output series; new ones beyond are refused and counted");
+  f.addDuration("merge.stale-after", &o.merge_stale_after, "An input without samples for this long is retired (its contribution stays)");
+  f.addCount("merge.queue-max-requests", &o.merge_queue, "Merged-series requests queued for the upstream; the oldest is dropped beyond");
   f.addBool("version", &o.version, "Print the version and exit");
   f.addBool("help", &o.help, "Show this help and exit");
 }
@@ -95,15 +118,45 @@ int run(Options& o) {
     core::logError("invalid --upstream.url", {{"error", url.error()}});
     return 2;
   }
-  auto rules = rules::loadRuleFiles(o.rule_files);
-  if (!rules) {
-    core::logError("invalid rule file", {{"error", rules.error()}});
-    return 2;
-  }
-
   prometheus::Registry registry;
   server::ProxyMetrics metrics(registry);
   upstream::ClientMetrics client_metrics(registry);
+  rules::RulesMetrics rules_metrics(registry);
+  pipeline::RelabelMetrics relabel_metrics(registry);
+  pipeline::MergeStageMetrics merge_metrics(registry);
+  upstream::OrderedSenderMetrics merged_sender_metrics(registry);
+
+  // Merge state: restored from the last snapshot, if any.
+  if (auto st = core::ensureDirectory(o.storage_path); !st) {
+    core::logError("cannot use --storage.path", {{"error", st.error()}});
+    return 2;
+  }
+  const std::string snapshot_path = o.storage_path + "/merge.snapshot";
+  pipeline::merge::Config mcfg;
+  mcfg.max_inputs = o.merge_max_inputs;
+  mcfg.max_outputs = o.merge_max_outputs;
+  mcfg.stale_after_ms = o.merge_stale_after.count();
+  pipeline::merge::MergeState merge_state(mcfg);
+  if (auto data = core::readFile(snapshot_path); data) {
+    if (auto st = merge_state.restore(*data); !st) {
+      core::logError("merge snapshot not restored; starting empty", {{"path", snapshot_path}, {"error", st.error()}});
+    } else {
+      auto stats = merge_state.stats();
+      core::logInfo("merge state restored", {{"outputs", std::to_string(stats.outputs)}, {"inputs", std::to_string(stats.inputs)}});
+    }
+  }
+  auto snapshot = [&] {
+    auto t0 = std::chrono::steady_clock::now();
+    auto st = core::writeFileAtomic(snapshot_path, merge_state.snapshot());
+    if (!st) core::logError("snapshot failed", {{"error", st.error()}});
+    else core::logDebug("snapshot written", {{"ms", std::to_string(std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count())}});
+  };
+
+  rules::RulesManager rules(o.rule_files, &rules_metrics);
+  if (auto st = rules.reload(); !st) {
+    core::logError("invalid rule file", {{"error", st.error()}});
+    return 2;
+  }
   net::io_context ioc(static_cast<int>(o.io_threads));
 
   upstream::ClientConfig ccfg;
@@ -115,28 +168,52 @@ int run(Options& o) {
   ccfg.user_agent = std::string("cardinal/") + kVersion;
   upstream::Client client(ioc, ccfg, &client_metrics);
 
-  pipeline::PipelineConfig pcfg{o.dry_run};
-  server::PipelineHolder pipelines(std::make_shared<pipeline::Pipeline>(pipeline::buildStages(pcfg)));
+  pipeline::PipelineConfig pcfg{&relabel_metrics, &merge_metrics};
+  pipeline::Pipeline pipeline(pipeline::buildStages(pcfg));
   pipeline::DecisionCache cache(o.cache_series);
+  pipeline::TypeTable types;
 
   server::WriteConfig wcfg;
   wcfg.limits = o.limits;
   wcfg.max_in_flight = o.max_in_flight;
   wcfg.retry_after_hint = std::chrono::ceil<std::chrono::seconds>(o.retry_after);
   wcfg.dry_run = o.dry_run;
-  server::WriteHandler write(wcfg, pipelines, cache, client, metrics, core::SystemClock::instance());
+  server::WriteHandler write(wcfg, pipeline, rules, types, cache, client, metrics, core::SystemClock::instance());
+  write.setMergeState(&merge_state);
+  upstream::OrderedSender merged_sender(ioc, client, {o.merge_queue, std::chrono::milliseconds(1000)},
+                                        &merged_sender_metrics);
+
+  // Every aggregation interval: merged outputs -> in-order queue -> upstream.
+  net::steady_timer emit_timer(ioc);
+  std::function<void()> schedule_emit = [&] {
+    emit_timer.expires_after(o.aggregation_interval);
+    emit_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      std::vector<pipeline::merge::MergeState::Emitted> emitted;
+      merge_state.emit(core::SystemClock::instance().nowMillis(), emitted);
+      for (auto& body : pipeline::merge::encodeEmitted(emitted, 2000)) merged_sender.enqueue(std::move(body));
+      schedule_emit();
+    });
+  };
+  schedule_emit();
+  net::steady_timer snapshot_timer(ioc);
+  std::function<void()> schedule_snapshot = [&] {
+    snapshot_timer.expires_after(o.snapshot_interval);
+    snapshot_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      snapshot();
+      schedule_snapshot();
+    });
+  };
+  schedule_snapshot();
 
   std::atomic<bool> ready{false};
-  std::vector<std::string> rule_paths = o.rule_files;
   auto reload = [&]() -> std::string {
-    auto r = rules::loadRuleFiles(rule_paths);
-    if (!r) {
-      core::logError("reload failed; keeping the current rules", {{"error", r.error()}});
-      return r.error();
-    }
-    core::logInfo("rules reloaded", {{"files", std::to_string(r->files.size())}});
-    return "";
+    auto st = rules.reload();
+    return st ? std::string() : st.error();
   };
+  rules::FileWatcher watcher(o.rule_files, [&] { reload(); });
+  if (auto st = watcher.start(); !st) core::logWarn("rule files are not watched; use SIGHUP or /-/reload", {{"error", st.error()}});
   server::Routes routes({write, registry, metrics, [&] { return ready.load(); }, reload});
 
   server::ServerConfig scfg;
@@ -160,16 +237,35 @@ int run(Options& o) {
   net::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
   net::steady_timer drain_timer(ioc);
   std::chrono::steady_clock::time_point drain_deadline;
-  std::function<void()> poll_drain = [&] {
-    if (http_server.busy() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
-      if (http_server.busy() > 0)
-        core::logWarn("shutdown deadline reached with requests in flight", {{"in_flight", std::to_string(http_server.busy())}});
-      core::logInfo("stopped");
-      ioc.stop();
-      return;
-    }
+  // Shutdown in phases: answer every request already read; emit the merged
+  // data pending in the merge state and let the in-order queue deliver it;
+  // snapshot; stop. The deadline cuts any phase short (what is not delivered
+  // stays in the snapshot or, for queued merged requests, is lost: merged
+  // counters are cumulative, so only resolution is lost).
+  bool final_emit_done = false;
+  std::function<void()> poll_drain;
+  auto poll_again = [&] {
     drain_timer.expires_after(milliseconds(20));
     drain_timer.async_wait([&](boost::system::error_code) { poll_drain(); });
+  };
+  poll_drain = [&] {
+    bool late = std::chrono::steady_clock::now() >= drain_deadline;
+    if (http_server.busy() > 0 && !late) return poll_again();
+    if (!final_emit_done) {
+      final_emit_done = true;
+      emit_timer.cancel();
+      std::vector<pipeline::merge::MergeState::Emitted> emitted;
+      merge_state.emit(core::SystemClock::instance().nowMillis(), emitted);
+      for (auto& body : pipeline::merge::encodeEmitted(emitted, 2000)) merged_sender.enqueue(std::move(body));
+    }
+    if (!merged_sender.idle() && !late) return poll_again();
+    if (late)
+      core::logWarn("shutdown deadline reached", {{"requests_in_flight", std::to_string(http_server.busy())},
+                                                  {"merged_requests_queued", std::to_string(merged_sender.queued())}});
+    snapshot_timer.cancel();
+    snapshot();
+    core::logInfo("stopped");
+    ioc.stop();
   };
   std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
     if (ec) return;
@@ -194,8 +290,9 @@ int run(Options& o) {
                  {"listen", ep.address().to_string() + ":" + std::to_string(ep.port())},
                  {"upstream", url->scheme + "://" + url->hostHeader() + url->target},
                  {"io_threads", std::to_string(o.io_threads)},
-                 {"rule_files", std::to_string(rules->files.size())},
-                 {"stages", std::to_string(pipelines.current().pipeline->size())},
+                 {"rule_files", std::to_string(o.rule_files.size())},
+                 {"rules", std::to_string(rules.current().rules->rules.size())},
+                 {"stages", std::to_string(pipeline.size())},
                  {"dry_run", o.dry_run ? "true" : "false"}});
   ready = true;
 
@@ -203,12 +300,35 @@ int run(Options& o) {
   for (size_t i = 1; i < o.io_threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : threads) t.join();
+  watcher.stop();
   return 0;
+}
+
+// `cardinal check rules FILE...`: validates rule files offline, promtool-style.
+int checkRules(const std::vector<std::string>& files) {
+  if (files.empty()) {
+    std::cerr << "usage: cardinal check rules FILE...\n";
+    return 2;
+  }
+  int failed = 0;
+  for (const auto& f : files) {
+    std::cout << "Checking " << f << "\n";
+    auto r = rules::loadRuleFiles({f});
+    if (r) {
+      std::cout << "  SUCCESS: " << (*r)->rules.size() << " rules found\n";
+    } else {
+      std::cout << "  FAILED:\n" << r.error() << "\n";
+      ++failed;
+    }
+  }
+  return failed ? 1 : 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 3 && std::string_view(argv[1]) == "check" && std::string_view(argv[2]) == "rules")
+    return checkRules(std::vector<std::string>(argv + 3, argv + argc));
   Options o;
   core::FlagSet flags("cardinal");
   defineFlags(flags, o);
@@ -220,7 +340,8 @@ int main(int argc, char** argv) {
   if (o.help) {
     std::cout << "Cardinal: a Prometheus remote-write proxy that keeps label cardinality and sensitive label "
                  "values out of Prometheus.\n\n"
-              << flags.usage();
+              << flags.usage()
+              << "\nCommands:\n  cardinal check rules FILE...            Validate rule files (exit 0 or 1)\n";
     return 0;
   }
   if (o.version) {

@@ -86,9 +86,16 @@ struct Series {
   uint32_t exemplar_begin = 0;
   uint32_t exemplar_count = 0;
   std::string_view raw;  // the encoded TimeSeries message, as received
-  uint64_t hash = 0;     // hash of the sorted label set (set by the decoder)
-  bool changed = false;  // labels, samples or exemplars differ from `raw`
+  uint64_t hash = 0;        // hash of the current (sorted) label set
+  uint64_t input_hash = 0;  // hash of the label set as received: a merge input's identity
+  bool changed = false;     // labels, samples or exemplars differ from `raw`
   bool dropped = false;
+  // Routing set by the relabel stage: the series belongs to a family whose
+  // labels are rewritten, so it goes through the merge engine under its
+  // current labels instead of being forwarded.
+  bool merge = false;
+  uint8_t merge_role = 0;   // pipeline::Role
+  int32_t merge_rule = -1;  // index of the rule whose merge options apply
 };
 
 class SeriesBatch {

@@ -313,6 +313,7 @@ core::Status parseSeries(size_t idx, std::string_view msg, const Limits& limits,
     if (hs[i].timestamp < hs[i - 1].timestamp)
       return fail(at(idx) + "histograms out of timestamp order at histogram " + std::to_string(i));
   s.hash = core::hashLabels(labels);
+  s.input_hash = s.hash;
   b.series.push_back(s);
   return core::Status::Ok();
 }

@@ -27,10 +27,26 @@ size_t exemplarSize(const SeriesBatch& b, const ExemplarView& e) {
   return n;
 }
 
-size_t changedSeriesSize(const SeriesBatch& b, const Series& s) {
+size_t labelsAndSamplesSize(std::span<const LabelView> labels, std::span<const Sample> samples) {
   size_t n = 0;
-  for (const auto& l : b.labelsOf(s)) n += lenFieldSize(labelSize(l));
-  for (const auto& smp : b.samplesOf(s)) n += lenFieldSize(sampleSize(smp));
+  for (const auto& l : labels) n += lenFieldSize(labelSize(l));
+  for (const auto& smp : samples) n += lenFieldSize(sampleSize(smp));
+  return n;
+}
+
+void putLabelsAndSamples(std::string& out, std::span<const LabelView> labels, std::span<const Sample> samples) {
+  for (const auto& l : labels) putLabel(out, 1, l);
+  for (const auto& smp : samples) {
+    wire::putTag(out, 2, wire::kLen);
+    wire::putVarint(out, sampleSize(smp));
+    wire::putDouble(out, 1, smp.value);
+    wire::putTag(out, 2, wire::kVarint);
+    wire::putVarint(out, static_cast<uint64_t>(smp.timestamp));
+  }
+}
+
+size_t changedSeriesSize(const SeriesBatch& b, const Series& s) {
+  size_t n = labelsAndSamplesSize(b.labelsOf(s), b.samplesOf(s));
   for (const auto& e : b.exemplarsOf(s)) n += lenFieldSize(exemplarSize(b, e));
   for (const auto& h : b.histogramsOf(s)) n += lenFieldSize(h.raw.size());
   return n;
@@ -39,14 +55,7 @@ size_t changedSeriesSize(const SeriesBatch& b, const Series& s) {
 void putChangedSeries(std::string& out, const SeriesBatch& b, const Series& s) {
   wire::putTag(out, 1, wire::kLen);
   wire::putVarint(out, changedSeriesSize(b, s));
-  for (const auto& l : b.labelsOf(s)) putLabel(out, 1, l);
-  for (const auto& smp : b.samplesOf(s)) {
-    wire::putTag(out, 2, wire::kLen);
-    wire::putVarint(out, sampleSize(smp));
-    wire::putDouble(out, 1, smp.value);
-    wire::putTag(out, 2, wire::kVarint);
-    wire::putVarint(out, static_cast<uint64_t>(smp.timestamp));
-  }
+  putLabelsAndSamples(out, b.labelsOf(s), b.samplesOf(s));
   for (const auto& e : b.exemplarsOf(s)) {
     wire::putTag(out, 3, wire::kLen);
     wire::putVarint(out, exemplarSize(b, e));
@@ -59,6 +68,12 @@ void putChangedSeries(std::string& out, const SeriesBatch& b, const Series& s) {
 }
 
 }  // namespace
+
+void appendSeries(std::string& out, std::span<const LabelView> labels, std::span<const Sample> samples) {
+  wire::putTag(out, 1, wire::kLen);
+  wire::putVarint(out, labelsAndSamplesSize(labels, samples));
+  putLabelsAndSamples(out, labels, samples);
+}
 
 void encodeWriteRequest(const SeriesBatch& batch, std::string& out) {
   out.clear();

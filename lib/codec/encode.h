@@ -14,4 +14,8 @@ namespace cardinal::codec {
 // Replaces `out` with the encoded request (reusing its capacity).
 void encodeWriteRequest(const SeriesBatch& batch, std::string& out);
 
+// Appends one TimeSeries (field 1 of WriteRequest) with the given sorted
+// labels and samples: for series Cardinal creates itself (merged outputs).
+void appendSeries(std::string& out, std::span<const LabelView> labels, std::span<const Sample> samples);
+
 }  // namespace cardinal::codec

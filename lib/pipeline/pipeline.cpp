@@ -1,8 +1,16 @@
 #include "pipeline/pipeline.h"
 
+#include "pipeline/merge/merge_stage.h"
+#include "pipeline/relabel/relabel_stage.h"
+
 namespace cardinal::pipeline {
 
-std::vector<std::unique_ptr<Stage>> buildStages(const PipelineConfig& /*config*/) { return {}; }
+std::vector<std::unique_ptr<Stage>> buildStages(const PipelineConfig& config) {
+  std::vector<std::unique_ptr<Stage>> stages;
+  stages.push_back(std::make_unique<RelabelStage>(config.relabel_metrics));
+  stages.push_back(std::make_unique<MergeStage>(config.merge_metrics));
+  return stages;
+}
 
 Outcome Pipeline::run(codec::SeriesBatch& batch, StageContext& ctx) const {
   Outcome overall = Outcome::kUnchanged;

@@ -9,12 +9,17 @@
 
 namespace cardinal::pipeline {
 
+struct RelabelMetrics;
+struct MergeStageMetrics;
+
 struct PipelineConfig {
-  bool dry_run = false;
+  RelabelMetrics* relabel_metrics = nullptr;
+  MergeStageMetrics* merge_metrics = nullptr;
 };
 
-// The one place that decides which stages run, in which order. Empty until
-// the rules, sanitize, normalize, cardinality and merge stages land.
+// The one place that decides which stages run, in which order:
+// relabel (rules) -> merge. Sanitize, normalize and cardinality come before
+// merge as they land.
 std::vector<std::unique_ptr<Stage>> buildStages(const PipelineConfig& config);
 
 class Pipeline {

@@ -11,9 +11,17 @@
 #include "codec/batch.h"
 #include "core/clock.h"
 
+namespace cardinal::rules {
+struct RuleSet;
+}
+
 namespace cardinal::pipeline {
 
 class DecisionCache;
+class TypeTable;
+namespace merge {
+class MergeState;
+}
 
 enum class Outcome { kUnchanged, kModified, kDropped };
 
@@ -22,6 +30,9 @@ struct StageContext {
   uint64_t ruleset_generation = 0;  // keys the decision cache together with a series' hash
   DecisionCache* cache = nullptr;   // may be null (e.g. in tests of one stage)
   bool dry_run = false;             // decide and count, but do not change what is forwarded
+  const rules::RuleSet* rules = nullptr;  // the snapshot this request runs on
+  TypeTable* types = nullptr;             // family -> type, learned from metadata and siblings
+  merge::MergeState* merge = nullptr;     // merged output series state
 };
 
 class Stage {

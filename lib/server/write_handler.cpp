@@ -76,10 +76,13 @@ std::string checkContentHeaders(const Request& req) {
 
 }  // namespace
 
-WriteHandler::WriteHandler(WriteConfig config, PipelineHolder& pipelines, pipeline::DecisionCache& cache,
-                           upstream::Client& client, ProxyMetrics& metrics, const core::Clock& clock)
+WriteHandler::WriteHandler(WriteConfig config, const pipeline::Pipeline& pipeline, rules::RulesManager& rules,
+                           pipeline::TypeTable& types, pipeline::DecisionCache& cache, upstream::Client& client,
+                           ProxyMetrics& metrics, const core::Clock& clock)
     : config_(std::move(config)),
-      pipelines_(pipelines),
+      pipeline_(pipeline),
+      rules_(rules),
+      types_(types),
       cache_(cache),
       client_(client),
       metrics_(metrics),
@@ -136,9 +139,11 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   metrics_.received_exemplars.Increment(static_cast<double>(batch.exemplars.size()));
   metrics_.received_metadata.Increment(static_cast<double>(batch.metadata.size()));
 
-  auto snapshot = pipelines_.current();
-  pipeline::StageContext ctx{clock_, snapshot.generation, &cache_, config_.dry_run};
-  snapshot.pipeline->run(batch, ctx);
+  types_.observe(batch);
+  auto snapshot = rules_.current();  // in-flight requests keep the rules they started with
+  pipeline::StageContext ctx{clock_, snapshot.generation, &cache_, config_.dry_run, snapshot.rules.get(), &types_,
+                             merge_};
+  pipeline_.run(batch, ctx);
 
   struct Counts {
     size_t series, samples, histograms, exemplars, metadata, bytes;

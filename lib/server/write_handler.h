@@ -18,7 +18,9 @@
 #include "codec/limits.h"
 #include "core/clock.h"
 #include "pipeline/decision_cache.h"
+#include "pipeline/family.h"
 #include "pipeline/pipeline.h"
+#include "rules/rules_manager.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
 #include "upstream/client.h"
@@ -32,33 +34,12 @@ struct WriteConfig {
   bool dry_run = false;
 };
 
-// The current pipeline and its rule-set generation; swapped atomically on
-// reload, while requests in flight keep the one they started with.
-class PipelineHolder {
- public:
-  struct Snapshot {
-    std::shared_ptr<const pipeline::Pipeline> pipeline;
-    uint64_t generation = 0;
-  };
-  explicit PipelineHolder(std::shared_ptr<const pipeline::Pipeline> p) : current_{std::move(p), 1} {}
-  Snapshot current() const {
-    std::lock_guard lock(mu_);
-    return current_;
-  }
-  void swap(std::shared_ptr<const pipeline::Pipeline> p) {
-    std::lock_guard lock(mu_);
-    current_ = {std::move(p), current_.generation + 1};
-  }
-
- private:
-  mutable std::mutex mu_;
-  Snapshot current_;
-};
-
 class WriteHandler {
  public:
-  WriteHandler(WriteConfig config, PipelineHolder& pipelines, pipeline::DecisionCache& cache,
-               upstream::Client& client, ProxyMetrics& metrics, const core::Clock& clock);
+  WriteHandler(WriteConfig config, const pipeline::Pipeline& pipeline, rules::RulesManager& rules,
+               pipeline::TypeTable& types, pipeline::DecisionCache& cache, upstream::Client& client,
+               ProxyMetrics& metrics, const core::Clock& clock);
+  void setMergeState(pipeline::merge::MergeState* merge) { merge_ = merge; }
 
   void handle(Request&& req, Responder respond);
 
@@ -70,7 +51,10 @@ class WriteHandler {
   Response overloaded(std::string_view why) const;
 
   WriteConfig config_;
-  PipelineHolder& pipelines_;
+  const pipeline::Pipeline& pipeline_;
+  rules::RulesManager& rules_;
+  pipeline::TypeTable& types_;
+  pipeline::merge::MergeState* merge_ = nullptr;
   pipeline::DecisionCache& cache_;
   upstream::Client& client_;
   ProxyMetrics& metrics_;

@@ -1,0 +1,237 @@
+#include "pipeline/relabel/relabel_stage.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "pipeline/decision_cache.h"
+#include "pipeline/family.h"
+#include "rules/rule_set.h"
+
+namespace cardinal::pipeline {
+
+RelabelMetrics::RelabelMetrics(prometheus::Registry& r)
+    : dropped_series(prometheus::BuildCounter()
+                         .Name("cardinal_relabel_series_total")
+                         .Help("Series acted on by rules, by action.")
+                         .Register(r)
+                         .Add({{"action", "drop"}})),
+      rewritten_series(prometheus::BuildCounter().Name("cardinal_relabel_series_total").Register(r).Add({{"action", "rewrite"}})),
+      merged_series(prometheus::BuildCounter().Name("cardinal_relabel_series_total").Register(r).Add({{"action", "merge"}})),
+      dropped_quantiles(prometheus::BuildCounter()
+                            .Name("cardinal_relabel_series_total")
+                            .Register(r)
+                            .Add({{"action", "drop_unmergeable_quantile"}})),
+      dry_run_would_change(prometheus::BuildCounter()
+                               .Name("cardinal_relabel_series_total")
+                               .Register(r)
+                               .Add({{"action", "dry_run_would_change"}})) {}
+
+namespace {
+
+using codec::LabelView;
+using rules::Action;
+
+enum CachedAction : uint32_t { kUntouched = 0, kDropSeries = 1 };
+
+// Expands $1, ${1}, ${name} in `rep` from the regex's groups.
+void expand(const rules::Rule& r, const re2::StringPiece* groups, int ngroups, std::string& out) {
+  const std::string& rep = r.replacement;
+  out.clear();
+  for (size_t i = 0; i < rep.size(); ++i) {
+    if (rep[i] != '$' || i + 1 >= rep.size()) {
+      out += rep[i];
+      continue;
+    }
+    size_t j = i + 1;
+    bool braced = rep[j] == '{';
+    if (braced) ++j;
+    size_t k = j;
+    while (k < rep.size() && (std::isalnum(static_cast<unsigned char>(rep[k])) || rep[k] == '_')) ++k;
+    std::string ref = rep.substr(j, k - j);
+    if (ref.empty() || (braced && (k >= rep.size() || rep[k] != '}'))) {
+      out += rep[i];
+      continue;
+    }
+    int idx = -1;
+    if (std::all_of(ref.begin(), ref.end(), ::isdigit)) {
+      idx = std::stoi(ref);
+    } else {
+      auto it = r.value_regex->NamedCapturingGroups().find(ref);
+      if (it != r.value_regex->NamedCapturingGroups().end()) idx = it->second;
+    }
+    if (idx >= 0 && idx < ngroups && groups[idx].data() != nullptr) out.append(groups[idx].data(), groups[idx].size());
+    i = braced ? k : k - 1;
+  }
+}
+
+void setLabel(std::vector<LabelView>& labels, std::string_view name, std::string_view value) {
+  auto it = std::lower_bound(labels.begin(), labels.end(), name,
+                             [](const LabelView& l, std::string_view n) { return l.name < n; });
+  if (it != labels.end() && it->name == name) {
+    if (value.empty()) labels.erase(it);
+    else it->value = value;
+  } else if (!value.empty()) {
+    labels.insert(it, LabelView{name, value});
+  }
+}
+
+// Which rules match a family: a bitmask when there are at most 64 rules.
+uint64_t familyRules(const rules::RuleSet& rs, std::string_view family, StageContext& ctx) {
+  const bool cacheable = rs.rules.size() <= 64 && ctx.cache;
+  uint64_t key = core::hashBytes(family);
+  if (cacheable)
+    if (auto d = ctx.cache->find(key, ctx.ruleset_generation, RelabelStage::kFamilyCacheStage)) return d->payload;
+  uint64_t mask = 0;
+  for (size_t i = 0; i < rs.rules.size() && i < 64; ++i)
+    if (rs.rules[i].metric.matches(family)) mask |= uint64_t{1} << i;
+  if (cacheable) ctx.cache->put(key, ctx.ruleset_generation, RelabelStage::kFamilyCacheStage, {0, 0, mask});
+  return mask;
+}
+
+}  // namespace
+
+Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) const {
+  const rules::RuleSet* rs = ctx.rules;
+  if (!rs || rs->rules.empty() || !ctx.types) return Outcome::kUnchanged;
+  // Family resolution can change as metadata arrives: key cached decisions on both.
+  const uint64_t generation = core::hashCombine(ctx.ruleset_generation, ctx.types->version());
+  const bool many_rules = rs->rules.size() > 64;
+  bool any = false;
+  std::vector<LabelView> scratch;
+  std::string value;
+  std::vector<re2::StringPiece> groups;
+
+  for (size_t si = 0; si < batch.series.size(); ++si) {
+    codec::Series& s = batch.series[si];
+    if (s.dropped) continue;
+    if (ctx.cache) {
+      if (auto d = ctx.cache->find(s.hash, generation, kSeriesCacheStage)) {
+        if (d->action == kUntouched) continue;
+        if (d->action == kDropSeries) {
+          if (ctx.dry_run) {
+            if (metrics_) metrics_->dry_run_would_change.Increment();
+            continue;
+          }
+          s.dropped = true;
+          any = true;
+          if (metrics_) metrics_->dropped_series.Increment();
+          continue;
+        }
+      }
+    }
+    auto labels = batch.labelsOf(s);
+    std::string_view name = core::metricName(labels);
+    bool has_le = false, has_quantile = false;
+    for (const auto& l : labels) {
+      has_le |= l.name == "le";
+      has_quantile |= l.name == "quantile";
+    }
+    FamilyInfo info = ctx.types->resolve(name, has_le, has_quantile);
+    uint64_t mask = many_rules ? ~uint64_t{0} : familyRules(*rs, info.family, ctx);
+    auto matched = [&](size_t i) {
+      return many_rules ? rs->rules[i].metric.matches(info.family) : ((mask >> i) & 1) != 0;
+    };
+    auto remember = [&](uint32_t action) {
+      if (ctx.cache) ctx.cache->put(s.hash, generation, kSeriesCacheStage, {kSeriesCacheStage, action, 0});
+    };
+    if (mask == 0) {
+      remember(kUntouched);
+      continue;
+    }
+
+    bool exempt = false, drop = false, rewriting = false;
+    int first_rewrite = -1, rule_type = -1;
+    for (size_t i = 0; i < rs->rules.size(); ++i) {
+      if (!matched(i)) continue;
+      const auto& r = rs->rules[i];
+      if (r.action == Action::kKeep && r.labels.empty() && !r.label_regex) exempt = true;
+      if (r.action == Action::kDrop) drop = true;
+      if (r.action == Action::kReplace || r.action == Action::kDropLabel) {
+        rewriting = true;
+        if (first_rewrite < 0) {
+          first_rewrite = static_cast<int>(i);
+          if (r.type) rule_type = *r.type == rules::TypeHint::kCounter ? 1 : 0;
+        }
+      }
+    }
+    if (exempt || (!drop && !rewriting)) {
+      remember(kUntouched);
+      continue;
+    }
+    if (drop) {
+      remember(kDropSeries);
+      if (ctx.dry_run) {
+        if (metrics_) metrics_->dry_run_would_change.Increment();
+        continue;
+      }
+      s.dropped = true;
+      any = true;
+      if (metrics_) metrics_->dropped_series.Increment();
+      continue;
+    }
+
+    // A rewriting family: replace rules in order, then drop_label.
+    scratch.assign(labels.begin(), labels.end());
+    for (size_t i = 0; i < rs->rules.size(); ++i) {
+      const auto& r = rs->rules[i];
+      if (!matched(i) || r.action != Action::kReplace || rs->isProtected(r.target_label)) continue;
+      std::string_view src;
+      for (const auto& l : scratch)
+        if (l.name == r.source_label) src = l.value;
+      int ngroups = 1 + r.value_regex->NumberOfCapturingGroups();
+      groups.assign(static_cast<size_t>(ngroups), re2::StringPiece());
+      if (!r.value_regex->Match(re2::StringPiece(src.data(), src.size()), 0, src.size(), RE2::ANCHOR_BOTH,
+                                groups.data(), ngroups))
+        continue;
+      expand(r, groups.data(), ngroups, value);
+      std::string_view target = r.target_label;
+      for (const auto& l : scratch)
+        if (l.name == target) target = l.name;  // prefer a view into the request over the rule's string
+      setLabel(scratch, target, value.empty() ? std::string_view() : batch.intern(value));
+    }
+    auto keptByRule = [&](std::string_view label) {
+      for (size_t i = 0; i < rs->rules.size(); ++i)
+        if (matched(i) && rs->rules[i].action == Action::kKeep && rs->rules[i].namesLabel(label)) return true;
+      return false;
+    };
+    auto droppedByRule = [&](std::string_view label) {
+      if (rs->isProtected(label) || keptByRule(label)) return false;
+      for (size_t i = 0; i < rs->rules.size(); ++i)
+        if (matched(i) && rs->rules[i].action == Action::kDropLabel && rs->rules[i].namesLabel(label)) return true;
+      return false;
+    };
+    scratch.erase(std::remove_if(scratch.begin(), scratch.end(), [&](const LabelView& l) { return droppedByRule(l.name); }),
+                  scratch.end());
+    bool labels_changed = !std::equal(scratch.begin(), scratch.end(), labels.begin(), labels.end());
+
+    if (ctx.dry_run) {
+      if (labels_changed && metrics_) metrics_->dry_run_would_change.Increment();
+      continue;
+    }
+    FamilyInfo typed = ctx.types->resolve(name, has_le, has_quantile, rule_type);
+    if (typed.role == Role::kSummaryQuantile) {
+      // Quantiles of different series cannot be combined: a rewritten one is
+      // dropped (its family's _sum and _count are merged); an untouched one
+      // passes through, since no other series can now share its labels.
+      if (labels_changed) {
+        s.dropped = true;
+        any = true;
+        if (metrics_) metrics_->dropped_quantiles.Increment();
+      }
+      continue;
+    }
+    if (labels_changed) {
+      batch.setLabels(s, scratch);
+      if (metrics_) metrics_->rewritten_series.Increment();
+    }
+    s.merge = true;
+    s.merge_role = static_cast<uint8_t>(typed.role);
+    s.merge_rule = first_rewrite;
+    any = true;
+    if (metrics_) metrics_->merged_series.Increment();
+  }
+  return any ? Outcome::kModified : Outcome::kUnchanged;
+}
+
+}  // namespace cardinal::pipeline

@@ -1,0 +1,51 @@
+#include "rules/rule_set.h"
+
+#include <algorithm>
+
+namespace cardinal::rules {
+
+std::string_view actionName(Action a) {
+  switch (a) {
+    case Action::kKeep: return "keep";
+    case Action::kDrop: return "drop";
+    case Action::kDropLabel: return "drop_label";
+    case Action::kReplace: return "replace";
+  }
+  return "?";
+}
+
+NameMatcher NameMatcher::exact(std::string s) {
+  NameMatcher m;
+  m.exact_ = std::move(s);
+  return m;
+}
+
+NameMatcher NameMatcher::regex(std::shared_ptr<const RE2> re) {
+  NameMatcher m;
+  m.regex_ = std::move(re);
+  return m;
+}
+
+bool NameMatcher::matches(std::string_view name) const {
+  if (regex_) return RE2::FullMatch(re2::StringPiece(name.data(), name.size()), *regex_);
+  return exact_.empty() || exact_ == name;
+}
+
+std::string NameMatcher::describe() const {
+  if (regex_) return "=~\"" + regex_->pattern() + "\"";
+  if (exact_.empty()) return "any";
+  return "=\"" + exact_ + "\"";
+}
+
+bool Rule::namesLabel(std::string_view label) const {
+  for (const auto& l : labels)
+    if (l == label) return true;
+  return label_regex && RE2::FullMatch(re2::StringPiece(label.data(), label.size()), *label_regex);
+}
+
+bool RuleSet::isProtected(std::string_view label) const {
+  return std::binary_search(protected_labels.begin(), protected_labels.end(), label,
+                            [](std::string_view a, std::string_view b) { return a < b; });
+}
+
+}  // namespace cardinal::rules

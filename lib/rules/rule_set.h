@@ -1,0 +1,80 @@
+#pragma once
+// RuleSet: the parsed, validated and compiled content of the rule files.
+// Immutable once built; shared read-only by all I/O threads; a reload builds a
+// new one and swaps it in (rules_manager.h). Rules select by metric family
+// name (exact or RE2 full match) and act on labels.
+//
+// Order of evaluation for one series (documented in docs/rules.md):
+//   1. a matching `keep` rule without labels exempts the series from 2-4;
+//   2. `drop` rules: the first match drops the whole series;
+//   3. `replace` rules, in file order, each seeing the previous one's result;
+//   4. `drop_label` rules: the union of their labels is removed, except
+//      protected labels and labels named by a matching `keep` rule.
+// Protected labels are never dropped or rewritten.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <re2/re2.h>
+
+#include "pipeline/merge/options.h"
+
+
+namespace cardinal::rules {
+
+enum class Action { kKeep, kDrop, kDropLabel, kReplace };
+
+using GaugeFn = pipeline::merge::GaugeFn;
+enum class TypeHint { kCounter, kGauge };
+std::string_view actionName(Action a);
+
+// Matches a name exactly, by RE2 full match, or always.
+class NameMatcher {
+ public:
+  NameMatcher() = default;
+  static NameMatcher exact(std::string s);
+  static NameMatcher regex(std::shared_ptr<const RE2> re);
+  bool matches(std::string_view name) const;
+  bool any() const { return !regex_ && exact_.empty(); }
+  std::string describe() const;
+
+ private:
+  std::string exact_;
+  std::shared_ptr<const RE2> regex_;
+};
+
+struct Rule {
+  std::string name;   // optional, for logs and stats; defaults to "file:line"
+  std::string where;  // "file:line" of the rule
+  Action action = Action::kKeep;
+  NameMatcher metric;                     // on the metric family name
+  std::vector<std::string> labels;        // keep / drop_label: exact label names
+  std::shared_ptr<const RE2> label_regex; // keep / drop_label: label names (full match)
+  // replace
+  std::string source_label;
+  std::string target_label;
+  std::shared_ptr<const RE2> value_regex;  // full match on the source value
+  std::string replacement;                 // $1, ${name}; an empty result removes the label
+  // drop_label / replace: how merged series are aggregated
+  pipeline::merge::Options merge;  // how merged gauges combine; counters always sum increases
+  std::optional<TypeHint> type;  // fallback when metadata and naming say nothing
+
+  bool namesLabel(std::string_view label) const;  // labels / label_regex
+};
+
+struct RuleSet {
+  std::vector<Rule> rules;
+  std::vector<std::string> protected_labels;  // built-ins plus configured, sorted
+  std::vector<std::string> files;
+  bool isProtected(std::string_view label) const;
+};
+
+inline const std::vector<std::string>& builtinProtectedLabels() {
+  static const std::vector<std::string> k = {"__name__", "instance", "job", "le", "quantile"};
+  return k;
+}
+
+}  // namespace cardinal::rules
