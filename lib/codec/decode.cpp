@@ -303,7 +303,7 @@ core::Status parseSeries(size_t idx, std::string_view msg, const Limits& limits,
       return fail(at(idx) + "duplicate label name " + quoted(labels[i].name));
     if (labels[i].name == core::kMetricNameLabel) has_name = !labels[i].value.empty();
   }
-  if (!has_name) return fail(at(idx) + "no __name__ label");
+  if (!has_name) return fail(at(idx) + "no __name__ label (or an empty one)");
   auto samples = b.samplesOf(s);
   for (size_t i = 1; i < samples.size(); ++i)
     if (samples[i].timestamp < samples[i - 1].timestamp)

@@ -1,0 +1,225 @@
+// Upstream faults: retried 5xx, 429 with Retry-After, 4xx passed back, and an upstream that is
+// down for a while under a sender that retries like Prometheus.
+#include <algorithm>
+#include <future>
+#include <set>
+#include <thread>
+
+#include <doctest/doctest.h>
+
+#include "harness.h"
+
+namespace cardinal::integration {
+namespace {
+
+prometheus::WriteRequest oneSample(const std::string& name, double value, int64_t ts) {
+  prometheus::WriteRequest req;
+  addSeries(req, {{"__name__", name}, {"job", "it"}}, {{value, ts}});
+  return req;
+}
+
+bool sameSeries(const prometheus::WriteRequest& a, const prometheus::WriteRequest& b) {
+  return expectedFrom(a) == expectedFrom(b);
+}
+
+TEST_CASE("upstream 500 then 204: retried, the sender gets 204") {
+  TempDir dir;
+  FakeUpstream upstream;
+  upstream.script({HttpReply::withStatus(500, "try later"), HttpReply::withStatus(503)},
+                  HttpReply::withStatus(204));
+  CardinalServer cardinal(dir, upstream.writeUrl(), {"--upstream.retry-budget=4s"});
+  INFO(describe(cardinal.process()));
+
+  auto req = oneSample("it_retry_total", 1, nowMs() - 1000);
+  auto res = postRemoteWrite(cardinal.writeUrl(), req);
+  CHECK_MESSAGE(res.status == 204, res.summary());
+  auto got = upstream.requests();
+  REQUIRE_MESSAGE(got.size() == 3, "upstream saw " << got.size()
+                                                   << " requests; expected 500, 503, then 204");
+  for (size_t i = 0; i < got.size(); ++i) {
+    CAPTURE(i);
+    REQUIRE_MESSAGE(got[i].decoded.has_value(), got[i].decode_error);
+    CHECK_MESSAGE(sameSeries(*got[i].decoded, req), "retry " << i << " carried other data");
+  }
+}
+
+TEST_CASE("upstream always 500: the sender gets 503 with Retry-After within the budget") {
+  TempDir dir;
+  FakeUpstream upstream;
+  upstream.script({}, HttpReply::withStatus(500, "broken"));
+  // The "--name value" flag form.
+  CardinalServer cardinal(dir, upstream.writeUrl(), {"--upstream.retry-budget", "1s"});
+  INFO(describe(cardinal.process()));
+
+  const auto start = Clock::now();
+  auto res = postRemoteWrite(cardinal.writeUrl(), oneSample("it_500_total", 1, nowMs() - 1000),
+                             Millis(15000));
+  const auto elapsed = std::chrono::duration_cast<Millis>(Clock::now() - start);
+  CAPTURE(elapsed.count());
+  CHECK_MESSAGE(res.status == 503, res.summary());
+  CHECK_MESSAGE(res.headers.get("Retry-After").has_value(), "503 without Retry-After");
+  CHECK_MESSAGE(elapsed < Millis(1000 + 2000), "answered long after the 1s retry budget");
+  CHECK_MESSAGE(upstream.requestCount() >= 2, "upstream saw " << upstream.requestCount()
+                                                              << " attempts; 500 is retryable");
+}
+
+TEST_CASE("upstream 429 with Retry-After: the sender gets 503 with Retry-After") {
+  TempDir dir;
+  FakeUpstream upstream;
+  upstream.script({}, HttpReply::withStatus(429, "slow down").header("Retry-After", "1"));
+  CardinalServer cardinal(dir, upstream.writeUrl(), {"--upstream.retry-budget=2s"});
+  INFO(describe(cardinal.process()));
+
+  const auto start = Clock::now();
+  auto res = postRemoteWrite(cardinal.writeUrl(), oneSample("it_429_total", 1, nowMs() - 1000),
+                             Millis(15000));
+  const auto elapsed = std::chrono::duration_cast<Millis>(Clock::now() - start);
+  CAPTURE(elapsed.count());
+  CHECK_MESSAGE(res.status == 503, "a 429 upstream must become 503 (every sender retries 503, "
+                                   "default Prometheus drops on 429): "
+                                       << res.summary());
+  auto retry_after = res.headers.get("Retry-After");
+  CHECK_MESSAGE(retry_after.has_value(), "503 without Retry-After");
+  if (retry_after) {
+    CHECK_MESSAGE(std::all_of(retry_after->begin(), retry_after->end(), ::isdigit),
+                  "Retry-After is not delay-seconds: '" << *retry_after << "'");
+  }
+  CHECK_MESSAGE(elapsed < Millis(2000 + 2500), "answered only after the 2s retry budget + 2.5s");
+  CHECK(upstream.requestCount() >= 1);
+}
+
+TEST_CASE("upstream 400: passed back to the sender with the upstream's message, not retried") {
+  TempDir dir;
+  FakeUpstream upstream;
+  upstream.script({}, HttpReply::withStatus(400, "bad thing"));
+  CardinalServer cardinal(dir, upstream.writeUrl());
+  INFO(describe(cardinal.process()));
+
+  auto res = postRemoteWrite(cardinal.writeUrl(), oneSample("it_400_total", 1, nowMs() - 1000));
+  CHECK_MESSAGE(res.status == 400, res.summary());
+  CHECK_MESSAGE(res.body.find("bad thing") != std::string::npos, res.summary());
+  std::this_thread::sleep_for(Millis(500));  // a retry would have happened by now
+  CHECK_MESSAGE(upstream.requestCount() == 1, "a 400 was retried: upstream saw "
+                                                  << upstream.requestCount() << " requests");
+}
+
+TEST_CASE("upstream closes kept-alive connections after each answer: no request lost") {
+  TempDir dir;
+  FakeUpstream upstream;
+  upstream.script({}, HttpReply::withStatus(204).thenClose());
+  CardinalServer cardinal(dir, upstream.writeUrl());
+  INFO(describe(cardinal.process()));
+
+  constexpr int kRequests = 6;
+  for (int i = 0; i < kRequests; ++i) {
+    CAPTURE(i);
+    auto res = postRemoteWrite(cardinal.writeUrl(),
+                               oneSample("it_reconnect_total", i, nowMs() - 10000 + i));
+    CHECK_MESSAGE(res.status == 204, res.summary());
+    std::this_thread::sleep_for(Millis(50));  // let the close arrive before the next request
+  }
+  std::set<double> values;
+  for (const auto& ts : upstream.allSeries()) {
+    for (const auto& s : ts.samples()) values.insert(s.value());
+  }
+  CHECK_MESSAGE(values.size() == static_cast<size_t>(kRequests),
+                "upstream got " << values.size() << " distinct samples in "
+                                << upstream.requestCount() << " requests");
+}
+
+TEST_CASE("an upstream attempt that times out is retried") {
+  TempDir dir;
+  FakeUpstream upstream;
+  upstream.script({HttpReply::withStatus(204).after(Millis(3000))}, HttpReply::withStatus(204));
+  CardinalServer cardinal(dir, upstream.writeUrl(),
+                          {"--upstream.timeout=500ms", "--upstream.retry-budget=4s"});
+  INFO(describe(cardinal.process()));
+
+  const auto start = Clock::now();
+  auto res = postRemoteWrite(cardinal.writeUrl(), oneSample("it_timeout_total", 1, nowMs() - 1000));
+  const auto took = std::chrono::duration_cast<Millis>(Clock::now() - start);
+  CHECK_MESSAGE(res.status == 204, res.summary());
+  CHECK_MESSAGE(took < Millis(2500), "took " << took.count()
+                                             << " ms; the 500ms attempt timeout was not applied");
+  CHECK_MESSAGE(upstream.requestCount() >= 2, "upstream saw " << upstream.requestCount()
+                                                              << " attempts");
+}
+
+TEST_CASE("upstream down, then up: every sample acknowledged with 2xx is stored") {
+  TempDir dir;
+  const uint16_t upstream_port = freePort();  // nothing listens here yet
+  const std::string upstream_url =
+      "http://127.0.0.1:" + std::to_string(upstream_port) + "/api/v1/write";
+  // A budget shorter than the outage, so the sender sees 503s and has to retry.
+  CardinalServer cardinal(dir, upstream_url, {"--upstream.retry-budget=1s"});
+  INFO(describe(cardinal.process()));
+
+  // A sender that behaves like Prometheus: retry 5xx and transport errors with backoff from
+  // 30ms doubling to 1s, drop on other 4xx. Sequential, one sample per request.
+  constexpr int kRequests = 20;
+  const int64_t base = nowMs() - 2 * 60 * 1000;
+  struct Outcome {
+    std::vector<int> acked;  // request indexes answered 2xx
+    std::vector<std::string> dropped;
+    int retries = 0;
+    std::optional<HttpResponse> first_503;
+  };
+  auto sender = std::async(std::launch::async, [&] {
+    Outcome out;
+    const auto deadline = Clock::now() + std::chrono::seconds(45);
+    for (int i = 0; i < kRequests && Clock::now() < deadline; ++i) {
+      auto req = oneSample("it_outage_total", i, base + i * 1000);
+      Millis backoff(30);
+      while (Clock::now() < deadline) {
+        auto res = postRemoteWrite(cardinal.writeUrl(), req, Millis(10000));
+        if (res.status >= 200 && res.status < 300) {
+          out.acked.push_back(i);
+          break;
+        }
+        if (res.status >= 400 && res.status < 500 && res.status != 429) {
+          out.dropped.push_back("request " + std::to_string(i) + ": " + res.summary());
+          break;
+        }
+        if (res.status == 503 && !out.first_503) out.first_503 = res;
+        ++out.retries;
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, Millis(1000));
+      }
+    }
+    return out;
+  });
+
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  PrometheusServer::Options opts;
+  opts.port = upstream_port;
+  PrometheusServer prom(dir, opts);
+  INFO(describe(prom.process()));
+
+  REQUIRE(sender.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+  Outcome out = sender.get();
+  std::string dropped;
+  for (const auto& d : out.dropped) dropped += d + "\n";
+  CHECK_MESSAGE(out.dropped.empty(), "requests answered with a non-retryable 4xx:\n" << dropped);
+  CHECK_MESSAGE(out.retries > 0, "no request was ever refused while the upstream was down");
+  if (out.first_503) {
+    CHECK_MESSAGE(out.first_503->headers.get("Retry-After").has_value(),
+                  "503 without Retry-After: " << out.first_503->summary());
+  }
+  CHECK_MESSAGE(out.acked.size() == static_cast<size_t>(kRequests),
+                "only " << out.acked.size() << " of " << kRequests
+                        << " requests acknowledged within 45s");
+
+  ExpectedSamples acked;
+  ExpectedSamples sent;
+  Labels labels = {{"__name__", "it_outage_total"}, {"job", "it"}};
+  for (int i = 0; i < kRequests; ++i) sent[labels][base + i * 1000] = i;
+  for (int i : out.acked) acked[labels][base + i * 1000] = i;
+  auto stored = prom.api().rawSamples("it_outage_total");
+  StoredDiff diff = diffStored(acked, sent, stored);
+  CHECK_MESSAGE(diff.empty(), "acknowledged " << out.acked.size() << " requests after "
+                                              << out.retries << " retries:\n"
+                                              << diff.report());
+}
+
+}  // namespace
+}  // namespace cardinal::integration

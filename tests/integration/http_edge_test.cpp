@@ -1,0 +1,113 @@
+// HTTP-level edge cases on the write endpoint: chunked bodies, clients that vanish mid-body,
+// garbage, wrong methods and paths, big requests.
+#include <doctest/doctest.h>
+
+#include "harness.h"
+
+namespace cardinal::integration {
+namespace {
+
+std::string statusLine(const std::string& raw) { return raw.substr(0, raw.find("\r\n")); }
+
+prometheus::WriteRequest smallRequest(const std::string& name) {
+  prometheus::WriteRequest req;
+  addSeries(req, {{"__name__", name}, {"job", "it"}}, {{1, nowMs() - 1000}});
+  return req;
+}
+
+std::string requestHead(uint16_t port, const std::string& extra_headers) {
+  return "POST /api/v1/write HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+         "\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
+         "X-Prometheus-Remote-Write-Version: 0.1.0\r\nConnection: close\r\n" +
+         extra_headers + "\r\n";
+}
+
+TEST_CASE("HTTP edge cases on the write endpoint") {
+  TempDir dir;
+  FakeUpstream upstream;
+  CardinalServer cardinal(dir, upstream.writeUrl());
+  INFO(describe(cardinal.process()));
+  const std::string body = encodeWriteRequest(smallRequest("it_edge_total"));
+
+  SUBCASE("a chunked body is accepted") {
+    char size_hex[16];
+    std::snprintf(size_hex, sizeof(size_hex), "%zx", body.size());
+    std::string req = requestHead(cardinal.port(), "Transfer-Encoding: chunked\r\n") + size_hex +
+                      "\r\n" + body + "\r\n0\r\n\r\n";
+    auto ex = rawExchange(cardinal.port(), req, false);
+    CHECK_MESSAGE(statusLine(ex.received) == "HTTP/1.1 204 No Content",
+                  "got: " << ex.received.substr(0, 300) << " " << ex.error);
+    CHECK(upstream.requestCount() == 1);
+  }
+
+  SUBCASE("a client that disconnects mid-body is not forwarded and does no harm") {
+    std::string req = requestHead(cardinal.port(),
+                                  "Content-Length: " + std::to_string(body.size() + 100) + "\r\n") +
+                      body.substr(0, body.size() / 2);
+    auto ex = rawExchange(cardinal.port(), req, true, Millis(2000));
+    CHECK_MESSAGE(ex.received.find(" 204 ") == std::string::npos,
+                  "a truncated body was acknowledged: " << ex.received.substr(0, 300));
+    CHECK(upstream.requestCount() == 0);
+  }
+
+  SUBCASE("garbage instead of HTTP") {
+    auto ex = rawExchange(cardinal.port(), "\x16\x03\x01 this is not http\r\n\r\n", true);
+    CHECK_MESSAGE(ex.received.find(" 204 ") == std::string::npos, ex.received.substr(0, 300));
+  }
+
+  SUBCASE("GET on the write endpoint and an unknown path") {
+    auto get = httpGet(cardinal.writeUrl());
+    CHECK_MESSAGE(get.status / 100 == 4, "GET /api/v1/write: " << get.summary());
+    auto unknown = httpPost(cardinal.baseUrl() + "/api/v1/nope", body, remoteWriteHeaders());
+    CHECK_MESSAGE(unknown.status == 404, "POST /api/v1/nope: " << unknown.summary());
+    CHECK(upstream.requestCount() == 0);
+  }
+
+  SUBCASE("remote-write 2.0 and unknown encodings: 415, nothing forwarded") {
+    // A 2xx to a v2 request would make Prometheus 3 fall back silently; an unknown encoding
+    // parsed as snappy would be garbage. Both must be refused outright.
+    auto v2 = httpPost(
+        cardinal.writeUrl(), body,
+        {{"Content-Encoding", "snappy"},
+         {"Content-Type", "application/x-protobuf;proto=io.prometheus.write.v2.Request"},
+         {"X-Prometheus-Remote-Write-Version", "2.0.0"}});
+    CHECK_MESSAGE(v2.status == 415, "v2 content type: " << v2.summary());
+    auto gzip =
+        httpPost(cardinal.writeUrl(), body,
+                 {{"Content-Encoding", "gzip"}, {"Content-Type", "application/x-protobuf"}});
+    CHECK_MESSAGE(gzip.status == 415, "Content-Encoding gzip: " << gzip.summary());
+    CHECK(upstream.requestCount() == 0);
+  }
+
+  SUBCASE("a large valid request: 20000 series, about 2 MB decompressed") {
+    prometheus::WriteRequest req;
+    const int64_t t = nowMs() - 60000;
+    for (int i = 0; i < 20000; ++i) {
+      addSeries(req,
+                {{"__name__", "it_large_total"},
+                 {"instance", "host-" + std::to_string(i % 97) + ":9100"},
+                 {"series", std::to_string(i)}},
+                {{static_cast<double>(i), t}, {static_cast<double>(i) + 0.5, t + 15000}});
+    }
+    auto res = postRemoteWrite(cardinal.writeUrl(), req, Millis(30000));
+    REQUIRE_MESSAGE(res.status == 204, res.summary());
+    auto series = upstream.allSeries();
+    REQUIRE(series.size() == 20000);
+    ExpectedSamples got;
+    for (const auto& ts : series) {
+      for (const auto& s : ts.samples()) got[labelsOf(ts)][s.timestamp()] = s.value();
+    }
+    CHECK(got == expectedFrom(req));
+  }
+
+  // Whatever happened above, Cardinal still answers and forwards.
+  auto health = httpGet(cardinal.baseUrl() + "/-/healthy");
+  CHECK_MESSAGE(health.status == 200, health.summary());
+  const size_t before = upstream.requestCount();
+  auto ok = postRemoteWrite(cardinal.writeUrl(), smallRequest("it_edge_after_total"));
+  CHECK_MESSAGE(ok.status == 204, ok.summary());
+  CHECK(upstream.requestCount() == before + 1);
+}
+
+}  // namespace
+}  // namespace cardinal::integration
