@@ -56,7 +56,7 @@ YAML
 fi
 
 ./build/cardinal --web.listen-address="0.0.0.0:${CARDINAL_PORT}" --upstream.url="$upstream_url" \
-  --rules.file=rules/default.yaml 2> >(tee "$RUN_DIR/cardinal.log" >&2) &
+  --rules.file=rules/default.yaml --storage.path="$RUN_DIR/cardinal-data" 2> >(tee "$RUN_DIR/cardinal.log" >&2) &
 pids+=($!)
 wait_ready "http://127.0.0.1:${CARDINAL_PORT}/-/ready" cardinal "${pids[-1]}"
 
