@@ -23,6 +23,9 @@
 #include "pipeline/merge/emitter.h"
 #include "pipeline/merge/merge_stage.h"
 #include "pipeline/merge/merge_state.h"
+#include "pipeline/normalize/normalize_stage.h"
+#include "pipeline/sanitize/redactor.h"
+#include "pipeline/sanitize/sanitize_stage.h"
 #include "upstream/ordered_sender.h"
 #include "pipeline/relabel/relabel_stage.h"
 #include "rules/file_watcher.h"
@@ -70,6 +73,7 @@ struct Options {
   size_t merge_max_outputs = 1'000'000;
   milliseconds merge_stale_after{5 * 60'000};
   size_t merge_queue = 1000;
+  std::string hmac_key_file;
   bool version = false;
   bool help = false;
 };
@@ -96,7 +100,8 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addCount("limits.max-labels-per-series", &o.limits.max_labels_per_series, "Maximum labels on one series");
   f.addBytes("limits.max-label-name-length", &o.limits.max_label_name_bytes, "Maximum bytes in a label name");
   f.addBytes("limits.max-label-value-length", &o.limits.max_label_value_bytes, "Maximum bytes in a label value");
-  f.addStringList("rules.file", &o.rule_files, "Rule file (YAML)");
+  f.addStringList("rules.file", &o.rule_files, "Rule file (YAML); without one, the built-in rules/default.yaml applies");
+  f.addString("sanitize.hmac-key-file", &o.hmac_key_file, "Key for hash redaction (32+ bytes, raw or hex); default: generated into --storage.path/hmac.key");
   f.addBool("dry-run", &o.dry_run, "Decide and report, but forward series unchanged (redaction stays on)");
   f.addString("log.level", &o.log_level, "Log level: debug, info, warn, error");
   f.addDuration("shutdown.timeout", &o.shutdown_timeout, "On SIGTERM, time allowed for in-flight requests to finish");
@@ -124,6 +129,8 @@ int run(Options& o) {
   rules::RulesMetrics rules_metrics(registry);
   pipeline::RelabelMetrics relabel_metrics(registry);
   pipeline::MergeStageMetrics merge_metrics(registry);
+  pipeline::SanitizeMetrics sanitize_metrics(registry);
+  pipeline::NormalizeMetrics normalize_metrics(registry);
   upstream::OrderedSenderMetrics merged_sender_metrics(registry);
 
   // Merge state: restored from the last snapshot, if any.
@@ -152,7 +159,7 @@ int run(Options& o) {
     else core::logDebug("snapshot written", {{"ms", std::to_string(std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count())}});
   };
 
-  rules::RulesManager rules(o.rule_files, &rules_metrics);
+  rules::RulesManager rules(o.rule_files, &rules_metrics);  // no files: the built-in default rules
   if (auto st = rules.reload(); !st) {
     core::logError("invalid rule file", {{"error", st.error()}});
     return 2;
@@ -168,7 +175,12 @@ int run(Options& o) {
   ccfg.user_agent = std::string("cardinal/") + kVersion;
   upstream::Client client(ioc, ccfg, &client_metrics);
 
-  pipeline::PipelineConfig pcfg{&relabel_metrics, &merge_metrics};
+  auto redactor = pipeline::sanitize::Redactor::loadOrCreate(o.hmac_key_file, o.storage_path);
+  if (!redactor) {
+    core::logError("cannot set up hash redaction", {{"error", redactor.error()}});
+    return 2;
+  }
+  pipeline::PipelineConfig pcfg{&relabel_metrics, &merge_metrics, &*redactor, &sanitize_metrics, &normalize_metrics};
   pipeline::Pipeline pipeline(pipeline::buildStages(pcfg));
   pipeline::DecisionCache cache(o.cache_series);
   pipeline::TypeTable types;

@@ -33,7 +33,7 @@ struct Sample {
 };
 
 // A native histogram: decoded scalars for stages, raw bytes for the encoder.
-// Bucket spans/deltas/counts are validated but stay encoded; decodeBuckets()
+// Bucket spans/deltas/counts are validated but stay encoded; decodeHistogram()
 // in histogram.h expands them on cold paths.
 struct HistogramView {
   std::string_view raw;  // the encoded Histogram message
@@ -94,8 +94,6 @@ struct Series {
   // labels are rewritten, so it goes through the merge engine under its
   // current labels instead of being forwarded.
   bool merge = false;
-  uint8_t merge_role = 0;   // pipeline::Role
-  int32_t merge_rule = -1;  // index of the rule whose merge options apply
 };
 
 class SeriesBatch {

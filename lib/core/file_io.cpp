@@ -55,9 +55,8 @@ Status writeFileAtomic(const std::string& path, const std::string& data, unsigne
   }
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return sysError("rename", tmp);
-  auto dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);

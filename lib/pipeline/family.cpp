@@ -40,13 +40,13 @@ std::string_view metricTypeName(codec::MetricType t) {
 }
 
 const TypeTable::Entry* TypeTable::find(std::string_view family) const {
-  auto it = table_.find(std::string(family));
+  auto it = table_.find(family);
   return it == table_.end() ? nullptr : &it->second;
 }
 
 void TypeTable::update(std::string_view family, const Entry& e) {
   std::unique_lock lock(mu_);
-  auto it = table_.find(std::string(family));
+  auto it = table_.find(family);
   if (it == table_.end()) {
     if (table_.size() >= max_families_) {
       overflow_.fetch_add(1);
@@ -190,6 +190,30 @@ FamilyInfo TypeTable::resolve(std::string_view name, bool has_le, bool has_quant
   info.source = TypeSource::kDefault;
   return info;
 }
+
+void TypeTable::markMerged(std::string_view family, uint64_t generation) {
+  {
+    std::shared_lock lock(merged_mu_);
+    auto it = merged_.find(family);
+    if (it != merged_.end() && it->second == generation) return;
+  }
+  std::unique_lock lock(merged_mu_);
+  if (merged_.size() >= max_families_ && !merged_.count(family)) {
+    overflow_.fetch_add(1);
+    return;
+  }
+  merged_.insert_or_assign(std::string(family), generation);
+  merged_count_.store(merged_.size());
+}
+
+bool TypeTable::isMerged(std::string_view family, uint64_t generation) const {
+  if (merged_count_.load(std::memory_order_relaxed) == 0) return false;
+  std::shared_lock lock(merged_mu_);
+  auto it = merged_.find(family);
+  return it != merged_.end() && it->second == generation;
+}
+
+size_t TypeTable::mergedFamilies() const { return merged_count_.load(); }
 
 size_t TypeTable::size() const {
   std::shared_lock lock(mu_);

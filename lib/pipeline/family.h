@@ -14,6 +14,7 @@
 // only and counted).
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <shared_mutex>
 #include <string>
@@ -55,6 +56,13 @@ class TypeTable {
   // the fallback of a matching rule's `type` (nullopt-like: -1 none, 0 gauge, 1 counter).
   FamilyInfo resolve(std::string_view metric_name, bool has_le, bool has_quantile, int rule_type = -1) const;
 
+  // Merged families: once a rewrite has collapsed any series of a family, all
+  // its series go through the merge engine (so no raw series can collide with
+  // a merged one). Sticky within one rule-set generation; a reload starts over.
+  void markMerged(std::string_view family, uint64_t generation);
+  bool isMerged(std::string_view family, uint64_t generation) const;
+  size_t mergedFamilies() const;
+
   // Bumped whenever a family's known type changes; part of decision-cache keys.
   uint64_t version() const { return version_.load(std::memory_order_relaxed); }
   size_t size() const;
@@ -67,12 +75,20 @@ class TypeTable {
     bool has_buckets = false;    // a name_bucket{le} series was seen
     bool has_quantiles = false;  // a name{quantile} series was seen
   };
+  // Heterogeneous lookup: string_view keys without building a std::string.
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   const Entry* find(std::string_view family) const;  // caller holds the lock
   void update(std::string_view family, const Entry& e);
 
   size_t max_families_;
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, Entry> table_;
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> table_;
+  mutable std::shared_mutex merged_mu_;
+  std::unordered_map<std::string, uint64_t, Hash, std::equal_to<>> merged_;  // family -> generation
+  std::atomic<size_t> merged_count_{0};
   std::atomic<uint64_t> version_{0};
   std::atomic<uint64_t> overflow_{0};
 };

@@ -1,12 +1,16 @@
 #include "pipeline/pipeline.h"
 
 #include "pipeline/merge/merge_stage.h"
+#include "pipeline/normalize/normalize_stage.h"
+#include "pipeline/sanitize/sanitize_stage.h"
 #include "pipeline/relabel/relabel_stage.h"
 
 namespace cardinal::pipeline {
 
 std::vector<std::unique_ptr<Stage>> buildStages(const PipelineConfig& config) {
   std::vector<std::unique_ptr<Stage>> stages;
+  if (config.redactor) stages.push_back(std::make_unique<SanitizeStage>(config.redactor, config.sanitize_metrics));
+  stages.push_back(std::make_unique<NormalizeStage>(config.normalize_metrics));
   stages.push_back(std::make_unique<RelabelStage>(config.relabel_metrics));
   stages.push_back(std::make_unique<MergeStage>(config.merge_metrics));
   return stages;

@@ -11,15 +11,23 @@ namespace cardinal::pipeline {
 
 struct RelabelMetrics;
 struct MergeStageMetrics;
+struct SanitizeMetrics;
+struct NormalizeMetrics;
+namespace sanitize {
+class Redactor;
+}
 
 struct PipelineConfig {
   RelabelMetrics* relabel_metrics = nullptr;
   MergeStageMetrics* merge_metrics = nullptr;
+  const sanitize::Redactor* redactor = nullptr;  // null: no sanitize stage (tests of other stages)
+  SanitizeMetrics* sanitize_metrics = nullptr;
+  NormalizeMetrics* normalize_metrics = nullptr;
 };
 
 // The one place that decides which stages run, in which order:
-// relabel (rules) -> merge. Sanitize, normalize and cardinality come before
-// merge as they land.
+// sanitize -> normalize -> relabel (rules) -> merge. The cardinality stage
+// comes before merge when it lands.
 std::vector<std::unique_ptr<Stage>> buildStages(const PipelineConfig& config);
 
 class Pipeline {

@@ -65,6 +65,15 @@ core::Result<GaugeFn> gaugeFn(const Ctx& c, const YAML::Node& n) {
   return Error{c.at(n) + "\"gauge\" must be one of sum, avg, min, max, count, last"};
 }
 
+core::Result<RedactMethod> redactMethod(const Ctx& c, const YAML::Node& n) {
+  std::string m = n.IsScalar() ? n.Scalar() : "";
+  if (m == "hash") return RedactMethod::kHash;
+  if (m == "mask") return RedactMethod::kMask;
+  if (m == "drop_label") return RedactMethod::kDropLabel;
+  if (m == "drop_series") return RedactMethod::kDropSeries;
+  return Error{c.at(n) + "redaction method must be hash, mask, drop_label or drop_series"};
+}
+
 core::Status checkKeys(const Ctx& c, const YAML::Node& map, std::initializer_list<std::string_view> allowed,
                        std::string_view what) {
   for (const auto& kv : map) {
@@ -107,7 +116,7 @@ core::Result<Rule> parseRule(const Ctx& c, const YAML::Node& n, size_t index, co
   r.where = c.file + ":" + std::to_string(n.Mark().line + 1);
   if (auto st = checkKeys(c, n,
                           {"name", "match", "action", "labels", "label_regex", "source_label", "target_label",
-                           "regex", "replacement", "merge", "type"},
+                           "regex", "replacement", "merge", "type", "method", "mask", "normalizer"},
                           "rule");
       !st)
     return Error{st.error()};
@@ -125,7 +134,9 @@ core::Result<Rule> parseRule(const Ctx& c, const YAML::Node& n, size_t index, co
   else if (a == "drop") r.action = Action::kDrop;
   else if (a == "drop_label") r.action = Action::kDropLabel;
   else if (a == "replace") r.action = Action::kReplace;
-  else return Error{c.at(action) + "unknown action \"" + a + "\" (keep, drop, drop_label, replace)"};
+  else if (a == "redact") r.action = Action::kRedact;
+  else if (a == "normalize") r.action = Action::kNormalize;
+  else return Error{c.at(action) + "unknown action \"" + a + "\" (keep, drop, drop_label, replace, redact, normalize)"};
 
   if (const auto& m = n["match"]) {
     if (!m.IsMap()) return Error{c.at(m) + "\"match\" must be a map"};
@@ -145,30 +156,57 @@ core::Result<Rule> parseRule(const Ctx& c, const YAML::Node& n, size_t index, co
     }
   }
 
-  auto needsLabels = r.action == Action::kDropLabel;
+  const bool label_action = r.action == Action::kDropLabel || r.action == Action::kRedact || r.action == Action::kNormalize;
+  const bool takes_labels = label_action || r.action == Action::kKeep;
   if (n["labels"]) {
-    if (r.action != Action::kKeep && r.action != Action::kDropLabel)
-      return Error{c.at(n["labels"]) + "\"labels\" applies to keep and drop_label only"};
+    if (!takes_labels)
+      return Error{c.at(n["labels"]) + "\"labels\" applies to keep, drop_label, redact and normalize only"};
     auto l = stringList(c, n["labels"], "labels");
     if (!l) return Error{l.error()};
     for (const auto& name : *l) {
       if (!validLabelName(name)) return Error{c.at(n["labels"]) + "invalid label name \"" + name + "\""};
-      if (r.action == Action::kDropLabel && protect.count(name))
-        return Error{c.at(n["labels"]) + "label \"" + name + "\" is protected and cannot be dropped"};
+      if (label_action && protect.count(name))
+        return Error{c.at(n["labels"]) + "label \"" + name + "\" is protected and cannot be " +
+                     (r.action == Action::kDropLabel ? "dropped" : "rewritten")};
     }
     r.labels = *l;
   }
   if (n["label_regex"]) {
-    if (r.action != Action::kKeep && r.action != Action::kDropLabel)
-      return Error{c.at(n["label_regex"]) + "\"label_regex\" applies to keep and drop_label only"};
+    if (!takes_labels)
+      return Error{c.at(n["label_regex"]) + "\"label_regex\" applies to keep, drop_label, redact and normalize only"};
     auto s = scalar(c, n["label_regex"], "label_regex");
     if (!s) return Error{s.error()};
     auto re = compile(c, n["label_regex"], *s);
     if (!re) return Error{re.error()};
     r.label_regex = *re;
   }
-  if (needsLabels && r.labels.empty() && !r.label_regex)
-    return Error{c.at(n) + "drop_label needs \"labels\" or \"label_regex\""};
+  if (label_action && r.labels.empty() && !r.label_regex)
+    return Error{c.at(n) + std::string(actionName(r.action)) + " needs \"labels\" or \"label_regex\""};
+
+  if (n["method"]) {
+    if (r.action != Action::kRedact) return Error{c.at(n["method"]) + "\"method\" applies to redact only"};
+    auto m = redactMethod(c, n["method"]);
+    if (!m) return Error{m.error()};
+    r.method = *m;
+  }
+  if (n["mask"]) {
+    if (r.action != Action::kRedact) return Error{c.at(n["mask"]) + "\"mask\" applies to redact only"};
+    auto m = scalar(c, n["mask"], "mask");
+    if (!m) return Error{m.error()};
+    r.mask = *m;
+  }
+  if (r.action == Action::kNormalize) {
+    if (!n["normalizer"]) return Error{c.at(n) + "normalize needs \"normalizer\""};
+    auto name = scalar(c, n["normalizer"], "normalizer");
+    if (!name) return Error{name.error()};
+    auto norm = pipeline::normalize::parseNormalizer(*name);
+    if (!norm)
+      return Error{c.at(n["normalizer"]) + "unknown normalizer \"" + *name +
+                   "\" (uuid, ulid, hex, number, timestamp, ip, email, url_path, sql, file_path, auto)"};
+    r.normalizer = *norm;
+  } else if (n["normalizer"]) {
+    return Error{c.at(n["normalizer"]) + "\"normalizer\" applies to normalize only"};
+  }
 
   if (r.action == Action::kReplace) {
     if (!n["source_label"]) return Error{c.at(n) + "replace needs \"source_label\""};
@@ -224,9 +262,10 @@ core::Result<Rule> parseRule(const Ctx& c, const YAML::Node& n, size_t index, co
   }
 
   if (n["merge"]) {
-    if (r.action != Action::kDropLabel && r.action != Action::kReplace)
-      return Error{c.at(n["merge"]) + "\"merge\" applies to drop_label and replace only"};
+    if (r.action == Action::kKeep || r.action == Action::kDrop)
+      return Error{c.at(n["merge"]) + "\"merge\" applies to rules that rewrite labels"};
     if (auto st = parseMerge(c, n["merge"], r); !st) return Error{st.error()};
+    r.has_merge = true;
   }
   if (n["type"]) {
     std::string t = n["type"].IsScalar() ? n["type"].Scalar() : "";
@@ -240,7 +279,40 @@ core::Result<Rule> parseRule(const Ctx& c, const YAML::Node& n, size_t index, co
 core::Status parseDocument(const Ctx& c, const YAML::Node& root, RuleSet& set, std::set<std::string>& protect) {
   if (root.IsNull()) return core::Status::Ok();
   if (!root.IsMap()) return Error{c.at(root) + "a rule file is a map with \"rules\" (and optionally \"protected_labels\")"};
-  if (auto st = checkKeys(c, root, {"rules", "protected_labels"}, "rule file"); !st) return st;
+  if (auto st = checkKeys(c, root, {"rules", "protected_labels", "detectors"}, "rule file"); !st) return st;
+  if (const auto& d = root["detectors"]) {
+    if (!d.IsMap()) return Error{c.at(d) + "\"detectors\" must be a map"};
+    if (auto st = checkKeys(c, d, {"enabled", "disabled", "action", "mask", "exemplars"}, "detectors"); !st) return st;
+    if (d["enabled"] && d["disabled"]) return Error{c.at(d) + "use either \"enabled\" or \"disabled\", not both"};
+    for (const char* key : {"enabled", "disabled"}) {
+      if (!d[key]) continue;
+      auto names = stringList(c, d[key], key);
+      if (!names) return Error{names.error()};
+      pipeline::sanitize::DetectorMask mask = 0;
+      for (const auto& name : *names) {
+        auto det = pipeline::sanitize::parseDetector(name);
+        if (!det)
+          return Error{c.at(d[key]) + "unknown detector \"" + name + "\" (email, ipv4, ipv6, card, jwt, secret, phone)"};
+        mask |= pipeline::sanitize::detectorBit(*det);
+      }
+      set.detectors.enabled = std::string_view(key) == "enabled" ? mask : (pipeline::sanitize::kAllDetectors & ~mask);
+    }
+    if (d["action"]) {
+      auto m = redactMethod(c, d["action"]);
+      if (!m) return Error{m.error()};
+      set.detectors.action = *m;
+    }
+    if (d["mask"]) {
+      auto m = scalar(c, d["mask"], "mask");
+      if (!m) return Error{m.error()};
+      set.detectors.mask = *m;
+    }
+    if (d["exemplars"]) {
+      std::string v = d["exemplars"].IsScalar() ? d["exemplars"].Scalar() : "";
+      if (v != "true" && v != "false") return Error{c.at(d["exemplars"]) + "\"exemplars\" must be true or false"};
+      set.detectors.exemplars = v == "true";
+    }
+  }
   if (const auto& p = root["protected_labels"]) {
     auto l = stringList(c, p, "protected_labels");
     if (!l) return Error{l.error()};

@@ -10,8 +10,26 @@ std::string_view actionName(Action a) {
     case Action::kDrop: return "drop";
     case Action::kDropLabel: return "drop_label";
     case Action::kReplace: return "replace";
+    case Action::kRedact: return "redact";
+    case Action::kNormalize: return "normalize";
   }
   return "?";
+}
+
+std::string_view redactMethodName(RedactMethod m) {
+  switch (m) {
+    case RedactMethod::kHash: return "hash";
+    case RedactMethod::kMask: return "mask";
+    case RedactMethod::kDropLabel: return "drop_label";
+    case RedactMethod::kDropSeries: return "drop_series";
+  }
+  return "?";
+}
+
+bool RuleSet::hasAction(Action a) const {
+  for (const auto& r : rules)
+    if (r.action == a) return true;
+  return false;
 }
 
 NameMatcher NameMatcher::exact(std::string s) {

@@ -21,11 +21,26 @@
 #include <re2/re2.h>
 
 #include "pipeline/merge/options.h"
+#include "pipeline/normalize/normalizers.h"
+#include "pipeline/sanitize/detectors.h"
 
 
 namespace cardinal::rules {
 
-enum class Action { kKeep, kDrop, kDropLabel, kReplace };
+enum class Action { kKeep, kDrop, kDropLabel, kReplace, kRedact, kNormalize };
+
+// What happens to a sensitive value (redact rules and the built-in detectors).
+enum class RedactMethod { kHash, kMask, kDropLabel, kDropSeries };
+std::string_view redactMethodName(RedactMethod m);
+
+// The built-in sensitive-value detectors: on by default for every unprotected
+// label value and for exemplar labels.
+struct DetectorsConfig {
+  pipeline::sanitize::DetectorMask enabled = pipeline::sanitize::kAllDetectors;
+  RedactMethod action = RedactMethod::kHash;
+  std::string mask = "{redacted}";
+  bool exemplars = true;
+};
 
 using GaugeFn = pipeline::merge::GaugeFn;
 enum class TypeHint { kCounter, kGauge };
@@ -58,8 +73,14 @@ struct Rule {
   std::string target_label;
   std::shared_ptr<const RE2> value_regex;  // full match on the source value
   std::string replacement;                 // $1, ${name}; an empty result removes the label
-  // drop_label / replace: how merged series are aggregated
+  // redact
+  RedactMethod method = RedactMethod::kHash;
+  std::string mask = "{redacted}";
+  // normalize
+  pipeline::normalize::Normalizer normalizer = pipeline::normalize::Normalizer::kAuto;
+  // drop_label / replace / normalize / redact (mask, drop_label): how merged series are aggregated
   pipeline::merge::Options merge;  // how merged gauges combine; counters always sum increases
+  bool has_merge = false;          // `merge:` given: the first such matching rule decides a family's options
   std::optional<TypeHint> type;  // fallback when metadata and naming say nothing
 
   bool namesLabel(std::string_view label) const;  // labels / label_regex
@@ -69,7 +90,9 @@ struct RuleSet {
   std::vector<Rule> rules;
   std::vector<std::string> protected_labels;  // built-ins plus configured, sorted
   std::vector<std::string> files;
+  DetectorsConfig detectors;
   bool isProtected(std::string_view label) const;
+  bool hasAction(Action a) const;
 };
 
 inline const std::vector<std::string>& builtinProtectedLabels() {

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "core/log.h"
+#include "rules/default_rules.h"
 #include "rules/loader.h"
 
 namespace cardinal::rules {
@@ -29,7 +30,7 @@ RulesManager::RulesManager(std::vector<std::string> files, RulesMetrics* metrics
 
 core::Status RulesManager::reload() {
   std::lock_guard serial(reload_mu_);
-  auto loaded = loadRuleFiles(files_);
+  auto loaded = files_.empty() ? parseRules(kDefaultRulesYaml, std::string(kDefaultRulesName)) : loadRuleFiles(files_);
   if (!loaded) {
     if (metrics_) metrics_->last_reload_successful.Set(0);
     core::logError("rule reload failed; keeping the previous rules", {{"error", loaded.error()}});

@@ -32,6 +32,7 @@ class RulesManager {
     std::shared_ptr<const RuleSet> rules;
     uint64_t generation = 0;
   };
+  // No files: the built-in default rules (rules/default.yaml, compiled in).
   RulesManager(std::vector<std::string> files, RulesMetrics* metrics);
 
   // Loads the files; the first load's error is returned to the caller (start-up fails).

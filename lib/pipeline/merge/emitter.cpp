@@ -2,8 +2,32 @@
 
 #include "codec/encode.h"
 #include "codec/snappy_codec.h"
+#include "codec/wire.h"
 
 namespace cardinal::pipeline::merge {
+
+namespace {
+
+// One TimeSeries (WriteRequest field 1) holding one native histogram (field
+// 4): the emitted histogram fields plus its timestamp (field 15).
+void appendHistogramSeries(std::string& out, const std::vector<std::pair<std::string, std::string>>& labels,
+                           const std::string& histogram, int64_t timestamp) {
+  std::string series, label, hist;
+  for (const auto& [n, v] : labels) {
+    label.clear();
+    codec::wire::putLen(label, 1, n);
+    codec::wire::putLen(label, 2, v);
+    codec::wire::putLen(series, 1, label);
+  }
+  hist.reserve(histogram.size() + 11);
+  hist = histogram;
+  codec::wire::putTag(hist, 15, codec::wire::kVarint);
+  codec::wire::putVarint(hist, static_cast<uint64_t>(timestamp));
+  codec::wire::putLen(series, 4, hist);
+  codec::wire::putLen(out, 1, series);
+}
+
+}  // namespace
 
 std::vector<std::shared_ptr<const std::string>> encodeEmitted(const std::vector<MergeState::Emitted>& emitted,
                                                               size_t max_series) {
@@ -20,9 +44,13 @@ std::vector<std::shared_ptr<const std::string>> encodeEmitted(const std::vector<
     in_body = 0;
   };
   for (const auto& e : emitted) {
-    labels.clear();
-    for (const auto& [n, v] : e.labels) labels.push_back({n, v});
-    codec::appendSeries(raw, labels, std::span<const codec::Sample>(&e.sample, 1));
+    if (e.histogram) {
+      appendHistogramSeries(raw, e.labels, *e.histogram, e.sample.timestamp);
+    } else {
+      labels.clear();
+      for (const auto& [n, v] : e.labels) labels.push_back({n, v});
+      codec::appendSeries(raw, labels, std::span<const codec::Sample>(&e.sample, 1));
+    }
     if (++in_body >= max_series) flush();
   }
   flush();

@@ -1,6 +1,7 @@
 #include "pipeline/merge/merge_stage.h"
 
 #include "pipeline/family.h"
+#include "pipeline/rule_match.h"
 #include "pipeline/merge/merge_state.h"
 #include "rules/rule_set.h"
 
@@ -22,25 +23,95 @@ MergeStageMetrics::MergeStageMetrics(prometheus::Registry& r)
                           .Help("Input series absorbed by the merge engine (per request).")
                           .Register(r)
                           .Add({})),
+      dropped_quantiles(prometheus::BuildCounter()
+                            .Name("cardinal_merge_dropped_quantile_series_total")
+                            .Help("Rewritten summary {quantile} series, dropped because quantiles cannot be merged.")
+                            .Register(r)
+                            .Add({})),
       absorbed_samples(counter(r, "absorbed")),
       duplicates(counter(r, "duplicate")),
       out_of_order(counter(r, "out_of_order")),
       over_cap(counter(r, "over_cap")),
       nan(counter(r, "not_a_value")),
-      histograms_dropped(counter(r, "native_histogram_dropped")) {}
+      // Samples the merge engine refused (counted by MergeState::AddResult::refused): a native
+      // histogram whose output holds float samples or the other way round, custom buckets whose
+      // bounds differ from the output's, an invalid native histogram. The member's name predates
+      // native histogram merging.
+      refused(counter(r, "refused")) {}
 
 Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const {
   if (!ctx.merge || !ctx.rules) return Outcome::kUnchanged;
   bool any = false;
   const int64_t now = ctx.clock.nowMillis();
+  // A family in which any series was collapsed by a rewrite is merged as a
+  // whole from then on (sticky per rule-set generation), so no raw series can
+  // collide with a merged one. Two passes: mark, then route.
+  if (ctx.types) {
+    bool any_merge = false;
+    for (const auto& s : batch.series) {
+      if (!s.merge || s.dropped) continue;
+      any_merge = true;
+      SeriesShape shape = seriesShape(batch.labelsOf(s));
+      ctx.types->markMerged(ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile).family,
+                            ctx.ruleset_generation);
+    }
+    if (!any_merge && ctx.types->mergedFamilies() == 0) return Outcome::kUnchanged;
+    for (auto& s : batch.series) {
+      if (s.merge || s.dropped) continue;
+      SeriesShape shape = seriesShape(batch.labelsOf(s));
+      if (ctx.types->isMerged(ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile).family,
+                              ctx.ruleset_generation))
+        s.merge = true;
+    }
+  }
   for (auto& s : batch.series) {
     if (!s.merge || s.dropped) continue;
-    const rules::Rule* rule =
-        s.merge_rule >= 0 && static_cast<size_t>(s.merge_rule) < ctx.rules->rules.size() ? &ctx.rules->rules[static_cast<size_t>(s.merge_rule)] : nullptr;
+    // Options and the type hint come from the first matching rule (file
+    // order) that gives them, so one family always merges one way.
+    SeriesShape shape = seriesShape(batch.labelsOf(s));
+    FamilyInfo info = ctx.types ? ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile) : FamilyInfo{shape.name};
+    FamilyRules fr(*ctx.rules, info.family, ctx);
     static const merge::Options kDefaults;
-    const merge::Options& opts = rule ? rule->merge : kDefaults;
-    auto kind = static_cast<Role>(s.merge_role) == Role::kCounter ? merge::Kind::kCounter : merge::Kind::kGauge;
-    auto r = ctx.merge->add(s.input_hash, batch.labelsOf(s), s.hash, kind, opts, batch.samplesOf(s), now);
+    const merge::Options* opts = &kDefaults;
+    int rule_type = -1;
+    bool have_opts = false;
+    for (size_t i = 0; i < ctx.rules->rules.size() && !(have_opts && rule_type >= 0); ++i) {
+      const auto& r = ctx.rules->rules[i];
+      if (!fr.matches(i)) continue;
+      if (!have_opts && r.has_merge) {
+        opts = &r.merge;
+        have_opts = true;
+      }
+      if (rule_type < 0 && r.type) rule_type = *r.type == rules::TypeHint::kCounter ? 1 : 0;
+    }
+    // The type decides the arithmetic: metadata, then naming, then the rule's `type`, then gauge.
+    Role role = ctx.types ? ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile, rule_type).role
+                          : (rule_type == 1 ? Role::kCounter : Role::kGauge);
+    if (role == Role::kSummaryQuantile) {
+      // Quantiles of different series cannot be combined: a rewritten one is
+      // dropped (its family's _sum and _count are merged); an untouched one
+      // is forwarded as is, since no other series can now share its labels.
+      s.merge = false;
+      if (s.changed) {
+        s.dropped = true;
+        any = true;
+        if (metrics_) metrics_->dropped_quantiles.Increment();
+      }
+      continue;
+    }
+    auto kind = role == Role::kCounter ? merge::Kind::kCounter : merge::Kind::kGauge;
+    merge::AddResult r;
+    if (s.sample_count) r = ctx.merge->add(s.input_hash, batch.labelsOf(s), s.hash, kind, *opts, batch.samplesOf(s), now);
+    if (s.histogram_count) {  // native histograms: their kind comes from their reset hint
+      auto h = ctx.merge->addHistograms(s.input_hash, batch.labelsOf(s), s.hash, batch.histogramsOf(s), now);
+      r.accepted += h.accepted;
+      r.duplicates += h.duplicates;
+      r.out_of_order += h.out_of_order;
+      r.over_cap += h.over_cap;
+      r.stale_markers += h.stale_markers;
+      r.nan += h.nan;
+      r.refused += h.refused;
+    }
     if (metrics_) {
       metrics_->absorbed_series.Increment();
       metrics_->absorbed_samples.Increment(static_cast<double>(r.accepted + r.stale_markers));
@@ -48,7 +119,7 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
       if (r.out_of_order) metrics_->out_of_order.Increment(static_cast<double>(r.out_of_order));
       if (r.over_cap) metrics_->over_cap.Increment(static_cast<double>(r.over_cap));
       if (r.nan) metrics_->nan.Increment(static_cast<double>(r.nan));
-      if (s.histogram_count) metrics_->histograms_dropped.Increment(static_cast<double>(s.histogram_count));
+      if (r.refused) metrics_->refused.Increment(static_cast<double>(r.refused));
     }
     s.dropped = true;  // absorbed: the emitter forwards the merged result
     any = true;

@@ -15,12 +15,13 @@ namespace cardinal::pipeline {
 struct MergeStageMetrics {
   explicit MergeStageMetrics(prometheus::Registry& registry);
   prometheus::Counter& absorbed_series;
+  prometheus::Counter& dropped_quantiles;   // rewritten summary {quantile} series: cannot be merged
   prometheus::Counter& absorbed_samples;
   prometheus::Counter& duplicates;      // sender retries, ignored
   prometheus::Counter& out_of_order;    // ignored
   prometheus::Counter& over_cap;        // refused at the memory caps (under-count, never double count)
   prometheus::Counter& nan;             // NaN/Inf samples of counters, not values
-  prometheus::Counter& histograms_dropped;  // native histograms in merged families (not merged yet)
+  prometheus::Counter& refused;  // samples the engine refused (float/histogram mismatch, custom bounds)
 };
 
 class MergeStage final : public Stage {

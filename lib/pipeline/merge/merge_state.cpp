@@ -21,11 +21,12 @@ namespace {
 // ---- snapshot encoding -------------------------------------------------------
 
 constexpr char kMagic[8] = {'C', 'R', 'D', 'M', 'E', 'R', 'G', 'E'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;     // written; version 1 (no histograms) is read too
+constexpr uint32_t kMinVersion = 1;
 constexpr size_t kHeaderBytes = sizeof kMagic + 4 + 8;  // magic, version, hash fingerprint
 constexpr size_t kTrailerBytes = 4;                     // CRC-32 of everything before it
-constexpr uint8_t kOutDirty = 1, kOutEmitted = 2;
-constexpr uint8_t kInHasValue = 1, kInHasTs = 2, kInRetired = 4;
+constexpr uint8_t kOutDirty = 1, kOutEmitted = 2, kOutHistogram = 4;
+constexpr uint8_t kInHasValue = 1, kInHasTs = 2, kInRetired = 4, kInHistogram = 8;
 
 constexpr std::array<uint32_t, 256> makeCrcTable() {
   std::array<uint32_t, 256> t{};
@@ -95,6 +96,11 @@ class Reader {
     if (n > (in_.size() - pos_) / min_record_bytes) return fail();
     return true;
   }
+  // Whether n records of at least min_record_bytes each can still follow.
+  bool fits(uint64_t n, size_t min_record_bytes) {
+    if (n > (in_.size() - pos_) / min_record_bytes) return fail();
+    return true;
+  }
   bool done() const { return pos_ == in_.size(); }
   size_t offset() const { return base_ + pos_; }
   bool failed() const { return failed_; }
@@ -111,6 +117,51 @@ class Reader {
 };
 
 core::Error snapshotError(std::string what) { return core::Error{"merge snapshot: " + std::move(what)}; }
+
+// hist = i32 schema, i32 reset_hint, f64 zero_threshold, f64 zero_count, f64 count, f64 sum,
+//        u32 n, (i32 index, f64 count) x n positive, the same negative, u32 n, f64 x n custom bounds
+void writeHistogram(Writer& w, const codec::NativeHistogram& h) {
+  w.put<int32_t>(h.schema);
+  w.put<int32_t>(h.reset_hint);
+  w.put<double>(h.zero_threshold);
+  w.put<double>(h.zero_count);
+  w.put<double>(h.count);
+  w.put<double>(h.sum);
+  for (const auto* side : {&h.positive, &h.negative}) {
+    w.put<uint32_t>(static_cast<uint32_t>(side->size()));
+    for (const auto& [i, c] : *side) {
+      w.put<int32_t>(i);
+      w.put<double>(c);
+    }
+  }
+  w.put<uint32_t>(static_cast<uint32_t>(h.custom_values.size()));
+  for (double b : h.custom_values) w.put<double>(b);
+}
+
+bool readHistogram(Reader& r, codec::NativeHistogram& h) {
+  if (!r.get(h.schema) || !r.get(h.reset_hint) || !r.get(h.zero_threshold) || !r.get(h.zero_count) ||
+      !r.get(h.count) || !r.get(h.sum))
+    return false;
+  for (auto* side : {&h.positive, &h.negative}) {
+    uint64_t n = 0;
+    uint32_t n32;
+    if (!r.get(n32)) return false;
+    n = n32;
+    if (!r.fits(n, 12)) return false;
+    side->resize(n);
+    for (auto& [i, c] : *side)
+      if (!r.get(i) || !r.get(c)) return false;
+    for (size_t k = 1; k < side->size(); ++k)
+      if (!((*side)[k - 1].first < (*side)[k].first)) return false;
+  }
+  uint32_t nc;
+  if (!r.get(nc) || !r.fits(nc, 8)) return false;
+  h.custom_values.resize(nc);
+  for (double& b : h.custom_values)
+    if (!r.get(b)) return false;
+  return h.schema == codec::kCustomBucketsSchema ||
+         (h.schema >= codec::kMinExponentialSchema && h.schema <= codec::kMaxExponentialSchema);
+}
 
 // ---- gauge functions ---------------------------------------------------------
 
@@ -191,7 +242,7 @@ bool MergeState::evictOneTombstone(Shard& sh) {
     const Output* out = sh.outputs.find(t.key.output);
     bool orphan = !out || out->epoch != in->epoch;
     if (!orphan && !(in->retired && in->seen_ms == t.retired_ms)) continue;  // revived since, or retired again later
-    sh.inputs.erase(t.key);
+    eraseInput(sh, t.key);
     --sh.tombs;
     entries_.fetch_sub(1, std::memory_order_relaxed);
     if (!orphan) ++sh.evicted;
@@ -208,6 +259,57 @@ void MergeState::retire(Shard& sh, const InputKey& key, Input& in, Output& out, 
   ++sh.tombs;
   --out.live_inputs;
   sh.tomb_fifo.push_back({key, now_ms});
+}
+
+void MergeState::eraseInput(Shard& sh, const InputKey& key) {
+  sh.inputs.erase(key);
+  sh.hists.erase(key);
+}
+
+MergeState::Input* MergeState::attachInput(Shard& sh, Output*& out, Input* in, const InputKey& key,
+                                           std::span<const core::LabelView> output_labels, Kind kind,
+                                           const Options& opts, bool histogram) {
+  if (!out) {
+    if (outputs_.fetch_add(1, std::memory_order_relaxed) >= cfg_.max_outputs) {
+      outputs_.fetch_sub(1, std::memory_order_relaxed);
+      return nullptr;
+    }
+    if (!admitInput(sh)) {
+      outputs_.fetch_sub(1, std::memory_order_relaxed);
+      return nullptr;
+    }
+    out = sh.outputs.tryEmplace(key.output).first;
+    out->epoch = sh.next_epoch++;
+    out->kind = kind;
+    out->fn = opts.gauge;
+    out->labels.reserve(output_labels.size());
+    bool has_quantile_label = false;
+    for (const auto& l : output_labels) {
+      out->labels.emplace_back(std::string(l.name), std::string(l.value));
+      has_quantile_label |= l.name == "quantile";
+    }
+    if (histogram)
+      out->hist = std::make_unique<HistogramOutput>();
+    else if (!has_quantile_label)
+      out->quantiles = opts.quantiles;
+    auto [slot, inserted] = sh.inputs.tryEmplace(key);
+    if (!inserted) {  // an orphan under this key: reuse its entry, give back the reservation
+      entries_.fetch_sub(1, std::memory_order_relaxed);
+      --sh.tombs;
+    }
+    in = slot;
+  } else if (!in) {
+    if (!admitInput(sh)) return nullptr;
+    in = sh.inputs.tryEmplace(key).first;
+  } else {
+    --sh.tombs;  // orphan reused
+  }
+  *in = Input{};
+  sh.hists.erase(key);  // an orphan's last histogram
+  in->epoch = out->epoch;
+  ++sh.live;
+  ++out->live_inputs;
+  return in;
 }
 
 AddResult MergeState::add(uint64_t input_hash, std::span<const core::LabelView> output_labels,
@@ -228,6 +330,11 @@ AddResult MergeState::add(uint64_t input_hash, std::span<const core::LabelView> 
 
   Output* out = sh.outputs.find(output_hash);
   if (out && !sameLabels(*out, output_labels)) return refuse(true);
+  if (out && out->hist) {  // a native histogram output takes no float samples
+    r.refused = samples.size();
+    sh.refused += samples.size();
+    return r;
+  }
   const InputKey key{input_hash, output_hash};
   Input* in = out ? sh.inputs.find(key) : nullptr;
 
@@ -240,43 +347,9 @@ AddResult MergeState::add(uint64_t input_hash, std::span<const core::LabelView> 
       r.stale_markers = samples.size();
       return r;
     }
-    if (!out) {
-      if (outputs_.fetch_add(1, std::memory_order_relaxed) >= cfg_.max_outputs) {
-        outputs_.fetch_sub(1, std::memory_order_relaxed);
-        return refuse(false);
-      }
-      if (!admitInput(sh)) {
-        outputs_.fetch_sub(1, std::memory_order_relaxed);
-        return refuse(false);
-      }
-      out = sh.outputs.tryEmplace(output_hash).first;
-      out->epoch = sh.next_epoch++;
-      out->kind = kind;
-      out->fn = opts.gauge;
-      out->labels.reserve(output_labels.size());
-      bool has_quantile_label = false;
-      for (const auto& l : output_labels) {
-        out->labels.emplace_back(std::string(l.name), std::string(l.value));
-        has_quantile_label |= l.name == "quantile";
-      }
-      if (!has_quantile_label) out->quantiles = opts.quantiles;
-      auto [slot, inserted] = sh.inputs.tryEmplace(key);
-      if (!inserted) {  // an orphan under this key: reuse its entry, give back the reservation
-        entries_.fetch_sub(1, std::memory_order_relaxed);
-        --sh.tombs;
-      }
-      in = slot;
-    } else if (!in) {
-      if (!admitInput(sh)) return refuse(false);
-      in = sh.inputs.tryEmplace(key).first;
-    } else {
-      --sh.tombs;  // orphan reused
-    }
-    *in = Input{};
-    in->epoch = out->epoch;
+    in = attachInput(sh, out, in, key, output_labels, kind, opts, false);
+    if (!in) return refuse(false);
     in->seen_ms = now_ms;
-    ++sh.live;
-    ++out->live_inputs;
   }
 
   for (const auto& s : samples) {
@@ -336,6 +409,158 @@ AddResult MergeState::add(uint64_t input_hash, std::span<const core::LabelView> 
   return r;
 }
 
+AddResult MergeState::addHistograms(uint64_t input_hash, std::span<const core::LabelView> output_labels,
+                                    uint64_t output_hash, std::span<const codec::HistogramView> histograms,
+                                    int64_t now_ms) {
+  assert(core::labelsSorted(output_labels) && "output labels must be sorted by name");
+  AddResult r;
+  if (histograms.empty()) return r;
+
+  // Decode outside the lock. A stale marker is a histogram whose sum is the
+  // stale NaN; its other fields do not matter.
+  struct Item {
+    bool stale = false;
+    bool ok = false;
+    codec::NativeHistogram h;
+  };
+  std::vector<Item> items(histograms.size());
+  for (size_t k = 0; k < histograms.size(); ++k) {
+    Item& it = items[k];
+    it.stale = isStaleMarker(histograms[k].sum);
+    if (it.stale) continue;
+    auto d = codec::decodeHistogram(histograms[k]);
+    if (!d.ok()) continue;
+    it.ok = true;
+    it.h = std::move(d.value());
+  }
+  // Custom buckets merge only with the very same bounds; exponential schemas
+  // with each other (reduced to the coarser one).
+  auto fits = [](const codec::NativeHistogram& layout, const codec::NativeHistogram& h) {
+    return h.customBuckets() == layout.customBuckets() && (!h.customBuckets() || h.custom_values == layout.custom_values);
+  };
+
+  Shard& sh = shardFor(output_hash);
+  std::lock_guard lock(sh.mu);
+  auto refuse = [&](bool collision) {
+    r.over_cap = histograms.size();
+    sh.over_cap += histograms.size();
+    if (collision) ++sh.collisions;
+    return r;
+  };
+
+  Output* out = sh.outputs.find(output_hash);
+  if (out && !sameLabels(*out, output_labels)) return refuse(true);
+  if (out && !out->hist) {  // a float output takes no histograms
+    r.refused = histograms.size();
+    sh.refused += histograms.size();
+    return r;
+  }
+  const InputKey key{input_hash, output_hash};
+  Input* in = out ? sh.inputs.find(key) : nullptr;
+
+  if (!in || in->epoch != out->epoch) {
+    // A new input. Stale markers and histograms that would be refused alone
+    // create no state.
+    const Item* first_value = nullptr;
+    for (const auto& it : items)
+      if (it.ok && (!out || fits(out->hist->acc, it.h))) {
+        first_value = &it;
+        break;
+      }
+    if (!first_value) {
+      for (const auto& it : items) ++(it.stale ? r.stale_markers : r.refused);
+      sh.refused += r.refused;
+      return r;
+    }
+    const bool creates = !out;
+    const Kind kind = first_value->h.reset_hint == codec::kResetGauge ? Kind::kGauge : Kind::kCounter;
+    in = attachInput(sh, out, in, key, output_labels, kind, Options{}, true);
+    if (!in) return refuse(false);
+    in->seen_ms = now_ms;
+    if (creates) {  // the output's bucket layout: that of the histogram creating it
+      codec::NativeHistogram& acc = out->hist->acc;
+      acc.schema = first_value->h.customBuckets() ? codec::kCustomBucketsSchema : codec::kMaxExponentialSchema;
+      acc.custom_values = first_value->h.custom_values;
+      out->hist->scratch = acc;
+    }
+  }
+
+  HistogramOutput& ho = *out->hist;
+  for (size_t k = 0; k < items.size(); ++k) {
+    Item& it = items[k];
+    const int64_t ts = histograms[k].timestamp;
+    if (in->has_ts && ts <= in->last_ts) {
+      if (ts == in->last_ts)
+        ++r.duplicates;
+      else
+        ++r.out_of_order;
+      continue;
+    }
+    in->last_ts = ts;
+    in->has_ts = true;
+    out->max_seen_ts = std::max(out->max_seen_ts, ts);
+    if (it.stale) {
+      ++r.stale_markers;
+      if (!in->retired) retire(sh, key, *in, *out, now_ms);
+      continue;
+    }
+    if (!it.ok || !fits(ho.acc, it.h)) {
+      ++r.refused;
+      if (!in->retired) in->seen_ms = now_ms;
+      continue;
+    }
+    if (in->retired) {  // back within its tombstone time: continues from the tombstone
+      in->retired = false;
+      --sh.tombs;
+      ++sh.live;
+      ++out->live_inputs;
+    }
+    codec::NativeHistogram* last = in->has_value ? sh.hists.find(key) : nullptr;
+    if (out->kind == Kind::kCounter) {
+      std::optional<codec::NativeHistogram> inc;
+      if (last) {
+        inc = codec::counterIncrease(it.h, *last);
+        if (!inc) ++sh.resets;  // the increase is the new histogram
+      }
+      if (inc)
+        codec::addHistogram(ho.acc, std::move(*inc));
+      else
+        codec::addHistogram(ho.acc, it.h);
+    }
+    if (!last) last = sh.hists.tryEmplace(key).first;
+    *last = std::move(it.h);
+    in->has_value = true;
+    ++r.accepted;
+    in->seen_ms = now_ms;
+    out->pending_ts = out->dirty ? std::max(out->pending_ts, ts) : ts;
+    out->dirty = true;
+  }
+  sh.duplicates += r.duplicates;
+  sh.out_of_order += r.out_of_order;
+  sh.refused += r.refused;
+  return r;
+}
+
+namespace {
+
+// Prometheus' stale marker for native histograms: sum = the stale NaN.
+std::string staleHistogram() {
+  codec::NativeHistogram h;
+  h.sum = staleMarker();
+  std::string out;
+  codec::encodeHistogram(h, out, codec::HistogramEncoding::kIntegerIfExact);
+  return out;
+}
+
+codec::NativeHistogram emptyLike(const codec::NativeHistogram& layout) {
+  codec::NativeHistogram h;
+  h.schema = layout.schema;
+  h.custom_values = layout.custom_values;
+  return h;
+}
+
+}  // namespace
+
 void MergeState::emitOutput(Output& o, std::vector<Emitted>& emitted) {
   int64_t ts = o.pending_ts;
   if (o.emitted_any && ts <= o.last_emitted_ts) ts = o.last_emitted_ts + 1;
@@ -356,12 +581,38 @@ void MergeState::emitOutput(Output& o, std::vector<Emitted>& emitted) {
       case GaugeFn::kLast: v = g.last; break;
     }
   }
+  if (o.hist) {
+    HistogramOutput& ho = *o.hist;
+    codec::NativeHistogram* h = nullptr;
+    if (o.kind == Kind::kCounter) {
+      h = &ho.acc;
+      // The first histogram of an output may follow an older incarnation's
+      // higher values (after a stale marker): let the receiver check.
+      h->reset_hint = o.emitted_any ? codec::kResetNo : codec::kResetUnknown;
+    } else if (ho.scratch_n > 0) {
+      h = &ho.scratch;
+      h->reset_hint = codec::kResetGauge;
+    }
+    if (h) {
+      std::string enc;
+      codec::encodeHistogram(*h, enc, codec::HistogramEncoding::kIntegerIfExact);
+      emitted.push_back({o.labels, {ts, h->count}, std::move(enc)});
+      o.last_emitted_ts = ts;
+      o.emitted_any = true;
+    }
+    o.dirty = false;
+    if (ho.scratch_n > 0) {
+      ho.scratch = emptyLike(ho.acc);
+      ho.scratch_n = 0;
+    }
+    return;
+  }
   if (have) {
-    emitted.push_back({o.labels, {ts, v}});
+    emitted.push_back({o.labels, {ts, v}, std::nullopt});
     if (o.kind == Kind::kGauge && !o.quantiles.empty()) {
       std::sort(o.values.begin(), o.values.end());
       for (double q : o.quantiles)
-        emitted.push_back({withQuantile(o.labels, formatQuantile(q)), {ts, quantileOf(o.values, q)}});
+        emitted.push_back({withQuantile(o.labels, formatQuantile(q)), {ts, quantileOf(o.values, q)}, std::nullopt});
     }
     o.last_emitted_ts = ts;
     o.emitted_any = true;
@@ -394,6 +645,14 @@ void MergeState::emit(int64_t now_ms, std::vector<Emitted>& out) {
         if (now_ms - in.seen_ms >= cfg_.tombstone_ms) sweep.push_back(key);
         return;
       }
+      if (o->hist) {  // gauge histograms: the sum of the live inputs' last histograms
+        if (o->kind != Kind::kGauge || !o->dirty || !in.has_value) return;
+        if (const codec::NativeHistogram* h = sh.hists.find(key)) {
+          codec::addHistogram(o->hist->scratch, *h);
+          ++o->hist->scratch_n;
+        }
+        return;
+      }
       if (o->kind != Kind::kGauge || !o->dirty || std::isnan(in.last_value)) return;
       GaugeScratch& g = o->scratch;
       double v = in.last_value;
@@ -414,7 +673,7 @@ void MergeState::emit(int64_t now_ms, std::vector<Emitted>& out) {
     });
     sh.restore_grace = false;
     for (const auto& key : sweep) {
-      sh.inputs.erase(key);
+      eraseInput(sh, key);
       --sh.tombs;
     }
     entries_.fetch_sub(sweep.size(), std::memory_order_relaxed);
@@ -428,8 +687,12 @@ void MergeState::emit(int64_t now_ms, std::vector<Emitted>& out) {
       if (o.live_inputs > 0) return;
       if (o.emitted_any) {
         int64_t ts = std::max(o.last_emitted_ts + 1, o.max_seen_ts);
-        out.push_back({o.labels, {ts, staleMarker()}});
-        for (double q : o.quantiles) out.push_back({withQuantile(o.labels, formatQuantile(q)), {ts, staleMarker()}});
+        if (o.hist)
+          out.push_back({o.labels, {ts, staleMarker()}, staleHistogram()});
+        else
+          out.push_back({o.labels, {ts, staleMarker()}, std::nullopt});
+        for (double q : o.quantiles)
+          out.push_back({withQuantile(o.labels, formatQuantile(q)), {ts, staleMarker()}, std::nullopt});
         ++sh.stale_emitted;
       }
       freed.push_back(hash);
@@ -454,19 +717,24 @@ MergeState::Stats MergeState::stats() const {
     st.hash_collisions += sh.collisions;
     st.tombstones_evicted += sh.evicted;
     st.stale_markers_emitted += sh.stale_emitted;
+    st.refused += sh.refused;
   }
   return st;
 }
 
-// Format, version 1 (all little-endian):
+// Format, version 2 (all little-endian):
 //   "CRDMERGE" u32 version u64 hash-fingerprint
 //   u32 shard_count, then per shard:
-//     u64 n_outputs, n x { u64 hash, u8 kind, u8 gauge_fn, u8 flags(dirty|emitted), f64 value,
+//     u64 n_outputs, n x { u64 hash, u8 kind, u8 gauge_fn, u8 flags(dirty|emitted|histogram), f64 value,
 //                          i64 pending_ts, i64 last_emitted_ts, i64 max_seen_ts,
-//                          u32 n_quantiles, f64 x n, u32 n_labels, (str name, str value) x n }
+//                          u32 n_quantiles, f64 x n, u32 n_labels, (str name, str value) x n,
+//                          [hist accumulator (layout only for gauges), if flags has histogram] }
 //     u64 n_inputs,  n x { u64 input_hash, u64 output_hash, f64 last_value, i64 last_ts,
-//                          i64 seen_ms, u8 flags(has_value|has_ts|retired) }
-//   u32 CRC-32 of all the bytes before it.   (str = u32 length + bytes)
+//                          i64 seen_ms, u8 flags(has_value|has_ts|retired|histogram),
+//                          [hist last histogram, if flags has histogram] }
+//   u32 CRC-32 of all the bytes before it.   (str = u32 length + bytes; hist: see writeHistogram())
+// Version 1 is version 2 without histograms (the flag bits are never set):
+// it is read as is, so an upgrade keeps the merge state.
 // Shards are locked one at a time: each shard's part is consistent, and
 // shards share nothing. Inputs of freed outputs are left out.
 std::string MergeState::snapshot() const {
@@ -483,7 +751,8 @@ std::string MergeState::snapshot() const {
       w.put<uint64_t>(hash);
       w.put<uint8_t>(static_cast<uint8_t>(o.kind));
       w.put<uint8_t>(static_cast<uint8_t>(o.fn));
-      w.put<uint8_t>(static_cast<uint8_t>((o.dirty ? kOutDirty : 0) | (o.emitted_any ? kOutEmitted : 0)));
+      w.put<uint8_t>(static_cast<uint8_t>((o.dirty ? kOutDirty : 0) | (o.emitted_any ? kOutEmitted : 0) |
+                                          (o.hist ? kOutHistogram : 0)));
       w.put<double>(o.value);
       w.put<int64_t>(o.pending_ts);
       w.put<int64_t>(o.last_emitted_ts);
@@ -495,6 +764,7 @@ std::string MergeState::snapshot() const {
         w.str(name);
         w.str(value);
       }
+      if (o.hist) writeHistogram(w, o.hist->acc);
     });
     auto attached = [&](const InputKey& key, const Input& in) {
       const Output* o = sh.outputs.find(key.output);
@@ -510,8 +780,10 @@ std::string MergeState::snapshot() const {
       w.put<double>(in.last_value);
       w.put<int64_t>(in.last_ts);
       w.put<int64_t>(in.seen_ms);
+      const codec::NativeHistogram* h = sh.hists.find(key);
       w.put<uint8_t>(static_cast<uint8_t>((in.has_value ? kInHasValue : 0) | (in.has_ts ? kInHasTs : 0) |
-                                          (in.retired ? kInRetired : 0)));
+                                          (in.retired ? kInRetired : 0) | (h ? kInHistogram : 0)));
+      if (h) writeHistogram(w, *h);
     });
   }
   w.put<uint32_t>(crc32(buf));
@@ -525,9 +797,9 @@ core::Status MergeState::restore(std::string_view data) {
     return snapshotError("not a merge state snapshot (bad magic)");
   uint32_t version;
   std::memcpy(&version, data.data() + sizeof kMagic, 4);
-  if (version != kVersion)
-    return snapshotError("version " + std::to_string(version) + " not supported (this build reads version " +
-                         std::to_string(kVersion) + ")");
+  if (version < kMinVersion || version > kVersion)
+    return snapshotError("version " + std::to_string(version) + " not supported (this build reads versions " +
+                         std::to_string(kMinVersion) + " to " + std::to_string(kVersion) + ")");
   uint32_t stored_crc;
   std::memcpy(&stored_crc, data.data() + data.size() - kTrailerBytes, 4);
   if (crc32(data.substr(0, data.size() - kTrailerBytes)) != stored_crc)
@@ -545,6 +817,7 @@ core::Status MergeState::restore(std::string_view data) {
   struct ParsedInput {
     InputKey key;
     Input in;
+    std::optional<codec::NativeHistogram> hist;
   };
   std::vector<ParsedOutput> outputs;
   std::vector<ParsedInput> inputs;
@@ -582,6 +855,12 @@ core::Status MergeState::restore(std::string_view data) {
       for (size_t k = 1; k < o.labels.size(); ++k)
         if (!(o.labels[k - 1].first < o.labels[k].first))
           return snapshotError("output labels not sorted and unique before byte " + std::to_string(r.offset()));
+      if (flags & kOutHistogram) {
+        o.hist = std::make_unique<HistogramOutput>();
+        if (!readHistogram(r, o.hist->acc))
+          return snapshotError("bad histogram before byte " + std::to_string(r.offset()));
+        o.hist->scratch = emptyLike(o.hist->acc);
+      }
       outputs.push_back(std::move(p));
     }
     if (!r.count(n, kMinInputBytes)) return truncated();
@@ -594,7 +873,12 @@ core::Status MergeState::restore(std::string_view data) {
       p.in.has_value = flags & kInHasValue;
       p.in.has_ts = flags & kInHasTs;
       p.in.retired = flags & kInRetired;
-      inputs.push_back(p);
+      if (flags & kInHistogram) {
+        p.hist.emplace();
+        if (!readHistogram(r, *p.hist))
+          return snapshotError("bad histogram before byte " + std::to_string(r.offset()));
+      }
+      inputs.push_back(std::move(p));
     }
   }
   if (!r.done()) return snapshotError("trailing bytes at byte " + std::to_string(r.offset()));
@@ -609,6 +893,7 @@ core::Status MergeState::restore(std::string_view data) {
     for (auto& sh : shards_) {
       sh.outputs.clear();
       sh.inputs.clear();
+      sh.hists.clear();
       sh.tomb_fifo.clear();
       sh.live = sh.tombs = 0;
     }
@@ -629,10 +914,13 @@ core::Status MergeState::restore(std::string_view data) {
     Shard& sh = shardFor(p.key.output);
     Output* o = sh.outputs.find(p.key.output);
     if (!o) return rollback("an input refers to output " + std::to_string(p.key.output) + ", which is not in it");
+    if (p.hist.has_value() != (o->hist && p.in.has_value))
+      return rollback("input " + std::to_string(p.key.input) + " does not match its output's sample type");
     auto [in, inserted] = sh.inputs.tryEmplace(p.key);
     if (!inserted) return rollback("input " + std::to_string(p.key.input) + " appears twice");
     *in = p.in;
     in->epoch = o->epoch;
+    if (p.hist) *sh.hists.tryEmplace(p.key).first = std::move(*p.hist);
     if (in->retired) {
       ++sh.tombs;
       sh.tomb_fifo.push_back({p.key, in->seen_ms});

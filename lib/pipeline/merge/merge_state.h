@@ -50,6 +50,49 @@
 // of the live set alone (an input retired) does not trigger an emission; the
 // next sample does.
 //
+// Native histograms (addHistograms()). An output holds either float samples
+// or native histograms, never both: the first add()/addHistograms() that
+// creates it decides, and samples of the other type are refused
+// (AddResult::refused). Its kind comes from the histogram that creates it:
+// reset_hint GAUGE makes a gauge histogram output, any other hint a counter
+// one (the caller's family type is not used: a native histogram says itself).
+// Each input histogram is decoded into absolute buckets (codec/histogram.h);
+// an invalid one is refused, like a float NaN it still advances the input's
+// timestamp. Bucket layouts: exponential schemas (-4..8) merge with each
+// other, reduced to the coarsest schema seen (bucket i at schema s is bucket
+// ceil(i / 2^(s - t)) at schema t < s, as Prometheus' targetIdx()), with the
+// largest zero threshold, buckets below it folded into the zero count (as
+// Prometheus' FloatHistogram.Add(); a threshold through a populated bucket is
+// raised to that bucket's upper bound). An output's schema therefore only goes
+// down and its zero threshold only up. Custom-bucket histograms (schema -53)
+// merge only with the exact custom_values of the histogram that created the
+// output; others (and exponential ones) are refused, and an exponential
+// output refuses custom-bucket histograms.
+//   Counter histograms follow the counter rules above bucket-wise: the output
+// is the sum of the inputs' contributions, each input contributing its first
+// histogram plus its later increases. An increase is new - last bucket-wise
+// (last brought to the new schema and zero threshold first), or the new
+// histogram in full on a reset, detected like Prometheus' DetectReset():
+// reset_hint YES, count down, a bucket or the zero count down (or a populated
+// bucket missing), a finer schema, a smaller zero threshold or a larger one
+// that cuts through a populated bucket, custom bounds changed. A NO hint is
+// not trusted (a decrease is a reset regardless). The sum of observations is
+// carried along as new - last (it may go down: observations may be
+// negative). Retries, out-of-order, staleness, tombstones (they keep the last
+// histogram) and caps are as for float counters; a histogram input is one
+// entry toward Config::max_inputs although it holds its last histogram. The output is written as an
+// integer histogram while every count is an integer (always, for integer
+// inputs; Prometheus 2.42 reads only integer histograms from remote write),
+// else as a float histogram, with reset_hint UNKNOWN on an output's first
+// emission (it may follow an earlier incarnation after a stale marker) and NO
+// after that.
+//   Gauge histograms: the output is the bucket-wise sum of the live inputs'
+// last histograms (reset_hint GAUGE), emitted when a sample arrived, nothing
+// when no live input holds one.
+//   A histogram whose sum has the stale NaN bits is a stale marker: it
+// retires the input. An output whose inputs are all retired emits a stale
+// histogram (sum = stale NaN, schema 0, no buckets) as Prometheus does.
+//
 // Options and kind belong to an output: the first add() that creates it fixes
 // them; later adds with other values are absorbed under the output's own.
 //
@@ -80,8 +123,10 @@
 // sooner; Stats::tombstones_evicted counts it.
 //
 // Snapshot. snapshot() writes every output (labels, kind, options, counter
-// total, pending data, last emitted timestamp), every input and tombstone, in
-// a versioned binary format with a CRC-32 trailer and a fingerprint of
+// total or histogram sum, pending data, last emitted timestamp), every input
+// and tombstone (with its last histogram), in a versioned binary format
+// (version 2; version 1, from before histograms, is still read) with a
+// CRC-32 trailer and a fingerprint of
 // core::hashLabels (hashes from another hash function would orphan the state,
 // so such a snapshot is refused). restore() into a fresh MergeState gives the
 // same outputs as if never restarted. Downtime does not count toward input
@@ -93,7 +138,9 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -101,6 +148,7 @@
 #include <vector>
 
 #include "codec/batch.h"
+#include "codec/histogram.h"
 #include "core/hash.h"
 #include "core/labels.h"
 #include "core/result.h"
@@ -129,6 +177,9 @@ struct AddResult {
   size_t over_cap = 0;       // refused: new input or output at the cap, or a hash collision
   size_t stale_markers = 0;  // incoming stale markers (input retired)
   size_t nan = 0;            // other NaNs (and +-Inf for counters): not values
+  size_t refused = 0;        // refused: the output holds the other sample type (float vs native
+                             // histogram), custom bucket bounds differ from the output's, or the
+                             // native histogram is invalid
 };
 
 class MergeState {
@@ -137,7 +188,12 @@ class MergeState {
 
   struct Emitted {
     std::vector<std::pair<std::string, std::string>> labels;  // sorted by name
+    // Float outputs: the sample. Native histogram outputs: its timestamp, and
+    // as value the histogram's count (the stale marker for a stale one).
     codec::Sample sample;
+    // Native histogram outputs: the encoded prometheus.Histogram fields
+    // without the timestamp (field 15), which is sample.timestamp.
+    std::optional<std::string> histogram;
   };
 
   struct Stats {
@@ -152,6 +208,7 @@ class MergeState {
     uint64_t hash_collisions = 0;
     uint64_t tombstones_evicted = 0;
     uint64_t stale_markers_emitted = 0;
+    uint64_t refused = 0;
   };
 
   explicit MergeState(Config cfg);
@@ -164,6 +221,14 @@ class MergeState {
   // marker may grow the tombstone queue).
   AddResult add(uint64_t input_hash, std::span<const core::LabelView> output_labels, uint64_t output_hash,
                 Kind kind, const Options& opts, std::span<const codec::Sample> samples, int64_t now_ms);
+
+  // Absorbs one input series' native histograms (timestamp order), with the
+  // identity, retry, out-of-order, cap and tombstone rules of add(). The
+  // output's kind comes from the histograms themselves: reset_hint GAUGE on
+  // the histogram that creates it makes a gauge histogram output, anything
+  // else a counter one. Allocates (decoding expands the buckets).
+  AddResult addHistograms(uint64_t input_hash, std::span<const core::LabelView> output_labels,
+                          uint64_t output_hash, std::span<const codec::HistogramView> histograms, int64_t now_ms);
 
   // Retires stale inputs, then appends the due output samples and stale
   // markers to `out` (in no particular order across outputs; per output in
@@ -207,6 +272,14 @@ class MergeState {
     size_t n = 0;
   };
 
+  struct HistogramOutput {
+    // Counters: the sum of all contributions. Gauges: only its layout
+    // (custom bounds or exponential) is used.
+    codec::NativeHistogram acc;
+    codec::NativeHistogram scratch;  // gauges, emit() only: sum of the live inputs' last histograms
+    uint32_t scratch_n = 0;
+  };
+
   struct Output {
     uint32_t epoch = 0;        // tells its inputs from those of a freed output with the same hash
     Kind kind = Kind::kCounter;
@@ -222,6 +295,7 @@ class MergeState {
     std::vector<double> quantiles;
     GaugeScratch scratch;              // emit() only
     std::vector<double> values;        // emit() only, for quantiles
+    std::unique_ptr<HistogramOutput> hist;  // set: a native histogram output (never float samples)
   };
 
   struct TombRef {
@@ -233,18 +307,27 @@ class MergeState {
     mutable std::mutex mu;
     FlatHashMap<uint64_t, Output, OutputKeyHash> outputs;
     FlatHashMap<InputKey, Input, InputKeyHash> inputs;
+    // Last histogram of each input of a histogram output that has one (live
+    // or tombstone); erased together with the input entry.
+    FlatHashMap<InputKey, codec::NativeHistogram, InputKeyHash> hists;
     std::deque<TombRef> tomb_fifo;  // retire order; entries may be stale (revived, swept)
     uint32_t next_epoch = 1;
     size_t live = 0;
     size_t tombs = 0;
     bool restore_grace = false;
     uint64_t duplicates = 0, out_of_order = 0, over_cap = 0, resets = 0, nan = 0, collisions = 0,
-             evicted = 0, stale_emitted = 0;
+             evicted = 0, stale_emitted = 0, refused = 0;
   };
 
   Shard& shardFor(uint64_t output_hash) { return shards_[core::mix64(output_hash) >> 60]; }
 
   bool admitInput(Shard& sh);
+  // With sh locked: attaches a new input (or reuses the orphan entry `in`
+  // under `key`), creating the output if `out` is null. nullptr: refused at
+  // a cap.
+  Input* attachInput(Shard& sh, Output*& out, Input* in, const InputKey& key,
+                     std::span<const core::LabelView> output_labels, Kind kind, const Options& opts, bool histogram);
+  static void eraseInput(Shard& sh, const InputKey& key);
   bool evictOneTombstone(Shard& sh);
   void retire(Shard& sh, const InputKey& key, Input& in, Output& out, int64_t now_ms);
   static void emitOutput(Output& out, std::vector<Emitted>& emitted);

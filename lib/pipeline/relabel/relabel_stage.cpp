@@ -6,6 +6,7 @@
 
 #include "pipeline/decision_cache.h"
 #include "pipeline/family.h"
+#include "pipeline/rule_match.h"
 #include "rules/rule_set.h"
 
 namespace cardinal::pipeline {
@@ -17,11 +18,6 @@ RelabelMetrics::RelabelMetrics(prometheus::Registry& r)
                          .Register(r)
                          .Add({{"action", "drop"}})),
       rewritten_series(prometheus::BuildCounter().Name("cardinal_relabel_series_total").Register(r).Add({{"action", "rewrite"}})),
-      merged_series(prometheus::BuildCounter().Name("cardinal_relabel_series_total").Register(r).Add({{"action", "merge"}})),
-      dropped_quantiles(prometheus::BuildCounter()
-                            .Name("cardinal_relabel_series_total")
-                            .Register(r)
-                            .Add({{"action", "drop_unmergeable_quantile"}})),
       dry_run_would_change(prometheus::BuildCounter()
                                .Name("cardinal_relabel_series_total")
                                .Register(r)
@@ -76,19 +72,6 @@ void setLabel(std::vector<LabelView>& labels, std::string_view name, std::string
   }
 }
 
-// Which rules match a family: a bitmask when there are at most 64 rules.
-uint64_t familyRules(const rules::RuleSet& rs, std::string_view family, StageContext& ctx) {
-  const bool cacheable = rs.rules.size() <= 64 && ctx.cache;
-  uint64_t key = core::hashBytes(family);
-  if (cacheable)
-    if (auto d = ctx.cache->find(key, ctx.ruleset_generation, RelabelStage::kFamilyCacheStage)) return d->payload;
-  uint64_t mask = 0;
-  for (size_t i = 0; i < rs.rules.size() && i < 64; ++i)
-    if (rs.rules[i].metric.matches(family)) mask |= uint64_t{1} << i;
-  if (cacheable) ctx.cache->put(key, ctx.ruleset_generation, RelabelStage::kFamilyCacheStage, {0, 0, mask});
-  return mask;
-}
-
 }  // namespace
 
 Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) const {
@@ -96,7 +79,6 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
   if (!rs || rs->rules.empty() || !ctx.types) return Outcome::kUnchanged;
   // Family resolution can change as metadata arrives: key cached decisions on both.
   const uint64_t generation = core::hashCombine(ctx.ruleset_generation, ctx.types->version());
-  const bool many_rules = rs->rules.size() > 64;
   bool any = false;
   std::vector<LabelView> scratch;
   std::string value;
@@ -121,27 +103,19 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
       }
     }
     auto labels = batch.labelsOf(s);
-    std::string_view name = core::metricName(labels);
-    bool has_le = false, has_quantile = false;
-    for (const auto& l : labels) {
-      has_le |= l.name == "le";
-      has_quantile |= l.name == "quantile";
-    }
-    FamilyInfo info = ctx.types->resolve(name, has_le, has_quantile);
-    uint64_t mask = many_rules ? ~uint64_t{0} : familyRules(*rs, info.family, ctx);
-    auto matched = [&](size_t i) {
-      return many_rules ? rs->rules[i].metric.matches(info.family) : ((mask >> i) & 1) != 0;
-    };
+    SeriesShape shape = seriesShape(labels);
+    FamilyInfo info = ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile);
+    FamilyRules family_rules(*rs, info.family, ctx);
+    auto matched = [&](size_t i) { return family_rules.matches(i); };
     auto remember = [&](uint32_t action) {
       if (ctx.cache) ctx.cache->put(s.hash, generation, kSeriesCacheStage, {kSeriesCacheStage, action, 0});
     };
-    if (mask == 0) {
+    if (family_rules.none() && !s.merge) {
       remember(kUntouched);
       continue;
     }
 
     bool exempt = false, drop = false, rewriting = false;
-    int first_rewrite = -1, rule_type = -1;
     for (size_t i = 0; i < rs->rules.size(); ++i) {
       if (!matched(i)) continue;
       const auto& r = rs->rules[i];
@@ -149,14 +123,10 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
       if (r.action == Action::kDrop) drop = true;
       if (r.action == Action::kReplace || r.action == Action::kDropLabel) {
         rewriting = true;
-        if (first_rewrite < 0) {
-          first_rewrite = static_cast<int>(i);
-          if (r.type) rule_type = *r.type == rules::TypeHint::kCounter ? 1 : 0;
-        }
       }
     }
     if (exempt || (!drop && !rewriting)) {
-      remember(kUntouched);
+      if (!s.merge) remember(kUntouched);  // a series an earlier stage rewrote is never cached as untouched
       continue;
     }
     if (drop) {
@@ -209,27 +179,11 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
       if (labels_changed && metrics_) metrics_->dry_run_would_change.Increment();
       continue;
     }
-    FamilyInfo typed = ctx.types->resolve(name, has_le, has_quantile, rule_type);
-    if (typed.role == Role::kSummaryQuantile) {
-      // Quantiles of different series cannot be combined: a rewritten one is
-      // dropped (its family's _sum and _count are merged); an untouched one
-      // passes through, since no other series can now share its labels.
-      if (labels_changed) {
-        s.dropped = true;
-        any = true;
-        if (metrics_) metrics_->dropped_quantiles.Increment();
-      }
-      continue;
-    }
-    if (labels_changed) {
-      batch.setLabels(s, scratch);
-      if (metrics_) metrics_->rewritten_series.Increment();
-    }
+    if (!labels_changed) continue;  // the merge stage routes it if its family is merged
+    batch.setLabels(s, scratch);
     s.merge = true;
-    s.merge_role = static_cast<uint8_t>(typed.role);
-    s.merge_rule = first_rewrite;
     any = true;
-    if (metrics_) metrics_->merged_series.Increment();
+    if (metrics_) metrics_->rewritten_series.Increment();
   }
   return any ? Outcome::kModified : Outcome::kUnchanged;
 }

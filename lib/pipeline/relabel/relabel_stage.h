@@ -20,8 +20,6 @@ struct RelabelMetrics {
   explicit RelabelMetrics(prometheus::Registry& registry);
   prometheus::Counter& dropped_series;          // drop rules
   prometheus::Counter& rewritten_series;        // labels changed by replace / drop_label
-  prometheus::Counter& merged_series;           // routed to the merge engine
-  prometheus::Counter& dropped_quantiles;       // summary {quantile} series that cannot be merged
   prometheus::Counter& dry_run_would_change;    // --dry-run: series a rule would have changed
 };
 

@@ -63,7 +63,7 @@ rules:
 
 TEST_CASE("every mistake is reported with file and line") {
   CHECK(errorOf("rules:\n  - action: explode\n") ==
-        "r.yaml:2: unknown action \"explode\" (keep, drop, drop_label, replace)");
+        "r.yaml:2: unknown action \"explode\" (keep, drop, drop_label, replace, redact, normalize)");
   CHECK(errorOf("rules:\n  - action: drop_label\n    labels: [job]\n") ==
         "r.yaml:3: label \"job\" is protected and cannot be dropped");
   CHECK(errorOf("protected_labels: [tenant]\nrules:\n  - action: drop_label\n    labels: [tenant]\n") ==
@@ -82,7 +82,7 @@ TEST_CASE("every mistake is reported with file and line") {
   CHECK(errorOf("rules:\n  - action: drop_label\n    labels: [a]\n    merge: {quantiles: [2]}\n") ==
         "r.yaml:4: quantile must be a number in [0, 1]");
   CHECK(errorOf("rules:\n  - action: drop\n    labels: [a]\n") ==
-        "r.yaml:3: \"labels\" applies to keep and drop_label only");
+        "r.yaml:3: \"labels\" applies to keep, drop_label, redact and normalize only");
   CHECK(errorOf("rules: [\n").find("r.yaml:") == 0);
   CHECK(errorOf("surprise: 1\n").find("r.yaml:1: unknown key \"surprise\"") == 0);
   CHECK(errorOf("") == "OK");

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "codec/decode.h"
+#include "codec/histogram.h"
 #include "pipeline/decision_cache.h"
 #include "pipeline/family.h"
 #include "pipeline/merge/emitter.h"
@@ -46,8 +47,10 @@ struct Chain {
     merge_stage.process(b, ctx);
     return b.liveSeries();
   }
+  std::map<std::string, std::vector<codec::NativeHistogram>> histograms;  // filled by emit()
   // Emits and decodes the upstream requests: labels string -> samples.
   std::map<std::string, std::vector<codec::Sample>> emit() {
+    histograms.clear();
     std::vector<merge::MergeState::Emitted> out;
     state.emit(clock.nowMillis(), out);
     std::map<std::string, std::vector<codec::Sample>> got;
@@ -61,6 +64,11 @@ struct Chain {
         std::string key;
         for (const auto& l : b.labelsOf(s)) key += std::string(l.name) + "=" + std::string(l.value) + ",";
         for (const auto& smp : b.samplesOf(s)) got[key].push_back(smp);
+        for (const auto& h : b.histogramsOf(s)) {
+          auto d = codec::decodeHistogram(h);
+          REQUIRE_MESSAGE(d.ok(), d.error());
+          histograms[key].push_back(std::move(d).value());
+        }
       }
     }
     return got;
@@ -103,6 +111,26 @@ TEST_CASE("dropping order_id merges churning counters into one monotonic counter
   CHECK(c.emit().empty());
 }
 
+TEST_CASE("once a family is merged, its unchanged series go through the merge engine too") {
+  Chain c("rules:\n  - {match: {metric: orders_total}, action: drop_label, labels: [order_id]}\n");
+  int64_t t = 1'700'000'000'000;
+  // The same output labels from a series without order_id and one with it:
+  // forwarding the first raw would collide with the merged output.
+  CHECK(c.forwarded(testing::makeRequest({
+            makeSeries({{"__name__", "orders_total"}, {"env", "prod"}}, {{t, 5}}),
+            makeSeries({{"__name__", "orders_total"}, {"env", "prod"}, {"order_id", "a"}}, {{t, 1}}),
+        })) == 0);
+  auto got = c.emit();
+  CHECK(got["__name__=orders_total,env=prod,"].at(0).value == 6);
+  // Later requests: the family stays merged even without any order_id.
+  CHECK(c.forwarded(testing::makeRequest({
+            makeSeries({{"__name__", "orders_total"}, {"env", "prod"}}, {{t + 15000, 7}}),
+        })) == 0);
+  CHECK(c.emit()["__name__=orders_total,env=prod,"].at(0).value == 8);
+  // Other families are untouched.
+  CHECK(c.forwarded(testing::makeRequest({makeSeries({{"__name__", "up"}}, {{t, 1}})})) == 1);
+}
+
 TEST_CASE("a histogram family merges bucket by bucket") {
   Chain c("rules:\n  - {match: {metric: rpc_seconds}, action: drop_label, labels: [pod]}\n");
   int64_t t = 1'700'000'000'000;
@@ -117,6 +145,21 @@ TEST_CASE("a histogram family merges bucket by bucket") {
   CHECK(got["__name__=rpc_seconds_bucket,le=0.1,"].at(0).value == 4);
   CHECK(got["__name__=rpc_seconds_bucket,le=+Inf,"].at(0).value == 7);
   CHECK(got["__name__=rpc_seconds_count,"].at(0).value == 7);
+}
+
+TEST_CASE("summaries: _sum and _count merge as counters, rewritten quantiles are dropped") {
+  Chain c("rules:\n  - {match: {metric: lat}, action: drop_label, labels: [pod]}\n");
+  int64_t t = 1'700'000'000'000;
+  size_t forwarded = c.forwarded(testing::makeRequest({
+      makeSeries({{"__name__", "lat"}, {"pod", "a"}, {"quantile", "0.9"}}, {{t, 0.3}}),
+      makeSeries({{"__name__", "lat"}, {"quantile", "0.9"}}, {{t, 0.2}}),  // untouched by the rule
+      makeSeries({{"__name__", "lat_count"}, {"pod", "a"}}, {{t, 10}}),
+      makeSeries({{"__name__", "lat_count"}, {"pod", "b"}}, {{t, 5}}),
+  }));
+  CHECK(forwarded == 1);  // only the untouched quantile series
+  auto got = c.emit();
+  CHECK(got.size() == 1);
+  CHECK(got["__name__=lat_count,"].at(0).value == 15);
 }
 
 TEST_CASE("gauges use the rule's function and keep the metric name") {
@@ -136,4 +179,38 @@ rules:
   auto got = c.emit();
   CHECK(got["__name__=process_cpu_percent,"].at(0).value == doctest::Approx(18.7));
   CHECK(got["__name__=process_cpu_percent,quantile=0.5,"].at(0).value == doctest::Approx(15.3));
+}
+
+TEST_CASE("native histograms of a merged family merge bucket by bucket") {
+  Chain c("rules:\n  - {match: {metric: rpc_duration_seconds}, action: drop_label, labels: [pod]}\n");
+  int64_t t = 1'700'000'000'000;
+  auto native = [&](const char* pod, int64_t ts, std::vector<int64_t> deltas) {
+    auto s = makeSeries({{"__name__", "rpc_duration_seconds"}, {"pod", pod}}, {});
+    auto* h = s.add_histograms();
+    int64_t n = 0, abs = 0;
+    for (int64_t d : deltas) n += (abs += d);
+    h->set_count_int(static_cast<uint64_t>(n));
+    h->set_sum(static_cast<double>(n));
+    h->set_schema(0);
+    auto* span = h->add_positive_spans();
+    span->set_offset(0);
+    span->set_length(static_cast<uint32_t>(deltas.size()));
+    for (int64_t d : deltas) h->add_positive_deltas(d);
+    h->set_timestamp(ts);
+    return s;
+  };
+  CHECK(c.forwarded(testing::makeRequest({native("a", t, {1, 1}), native("b", t, {3, -1})})) == 0);
+  auto got = c.emit();
+  CHECK(got.empty());  // no float samples
+  const std::string key = "__name__=rpc_duration_seconds,";
+  REQUIRE(c.histograms[key].size() == 1);
+  CHECK(c.histograms[key][0].positive == codec::HistogramBuckets{{0, 4}, {1, 4}});
+  CHECK(c.histograms[key][0].count == 8);
+
+  // Pod a restarts (its counts go down), pod b goes on: no reset in the output.
+  c.forwarded(testing::makeRequest({native("a", t + 15000, {1}), native("b", t + 15000, {4, -1})}));
+  c.emit();
+  REQUIRE(c.histograms[key].size() == 1);
+  CHECK(c.histograms[key][0].positive == codec::HistogramBuckets{{0, 6}, {1, 5}});
+  CHECK(c.histograms[key][0].count == 11);
 }

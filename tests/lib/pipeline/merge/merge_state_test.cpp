@@ -558,11 +558,11 @@ TEST_CASE("merge snapshot: corrupt, foreign or misplaced snapshots are refused w
     CHECK(s.error().find("bad magic") != std::string::npos);
   }
   SUBCASE("another version") {
-    uint32_t v = 2;
+    uint32_t v = 3;
     std::memcpy(snap.data() + 8, &v, 4);
     core::Status s = fresh.restore(snap);
     REQUIRE_FALSE(s.ok());
-    CHECK(s.error() == "merge snapshot: version 2 not supported (this build reads version 1)");
+    CHECK(s.error() == "merge snapshot: version 3 not supported (this build reads versions 1 to 2)");
   }
   SUBCASE("into a state that is in use") {
     core::Status s = e.st.restore(snap);

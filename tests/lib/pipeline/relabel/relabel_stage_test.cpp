@@ -46,7 +46,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("drop_label rewrites and routes the whole family to the merge engine") {
+TEST_CASE("drop_label rewrites labels and marks the rewritten series for the merge engine") {
   Fixture f(R"(
 rules:
   - match: {metric: orders_total}
@@ -64,9 +64,8 @@ rules:
   CHECK(f.batch.series[0].merge);
   CHECK(f.batch.series[0].changed);
   CHECK(f.batch.series[0].input_hash != f.batch.series[0].hash);
-  CHECK(f.batch.series[0].merge_role == static_cast<uint8_t>(Role::kCounter));
-  // Same family, label absent: unchanged but merged too, since it now shares labels with series 0.
-  CHECK(f.batch.series[1].merge);
+  // Same family, label absent: unchanged here; the merge stage routes it (its family is merged).
+  CHECK_FALSE(f.batch.series[1].merge);
   CHECK_FALSE(f.batch.series[1].changed);
   CHECK(f.batch.series[1].hash == f.batch.series[0].hash);
   CHECK_FALSE(f.batch.series[2].merge);
@@ -107,11 +106,10 @@ rules:
   CHECK(f.labels(3) == "__name__=api_request_count,path=/users/{id}/orders/{id},route_kind=user,");
   CHECK(f.batch.series[3].merge);
   CHECK(f.labels(4) == "__name__=api_request_count,path=/health,");
-  CHECK(f.batch.series[4].merge);  // same family as a rewritten series
-  CHECK(f.batch.series[4].merge_role == static_cast<uint8_t>(Role::kGauge));  // no metadata: gauge handling
+  CHECK_FALSE(f.batch.series[4].merge);  // unchanged: routed by the merge stage, its family being merged
 }
 
-TEST_CASE("a histogram family is one decision; unmergeable summary quantiles are dropped") {
+TEST_CASE("a histogram or summary family is one decision") {
   Fixture f(R"(
 rules:
   - {match: {metric: rpc_seconds}, action: drop_label, labels: [pod]}
@@ -125,15 +123,12 @@ rules:
       makeSeries({{"__name__", "lat_count"}, {"pod", "p1"}}),
   });
   f.run(req);
-  for (size_t i = 0; i < 3; ++i) {
+  for (size_t i = 0; i < 5; ++i) {
     CAPTURE(i);
-    CHECK(f.batch.series[i].merge);
-    CHECK(f.batch.series[i].merge_role == static_cast<uint8_t>(Role::kCounter));
+    CHECK(f.batch.series[i].merge);  // the merge stage drops the rewritten quantile series
   }
   CHECK(f.labels(0) == "__name__=rpc_seconds_bucket,le=0.1,");
-  CHECK(f.batch.series[3].dropped);
-  CHECK(f.batch.series[4].merge);
-  CHECK(f.batch.series[4].merge_role == static_cast<uint8_t>(Role::kCounter));
+  CHECK(f.labels(3) == "__name__=lat,quantile=0.9,");
 }
 
 TEST_CASE("decisions are cached; a new generation re-evaluates; dry run changes nothing") {

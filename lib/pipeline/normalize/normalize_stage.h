@@ -1,0 +1,31 @@
+#pragma once
+// Normalize stage: `normalize` rules shrink the value space of the labels
+// they name (URL paths to templates, SQL to fingerprints, ids, timestamps,
+// IPs, emails; pipeline/normalize/normalizers.h). Values that normalize to
+// the same text make series identical, so a family with a normalize rule goes
+// through the merge engine as a whole. Runs after sanitize (a secret is
+// redacted before anything else sees it) and before relabel.
+
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
+#include "pipeline/stage.h"
+
+namespace cardinal::pipeline {
+
+struct NormalizeMetrics {
+  explicit NormalizeMetrics(prometheus::Registry& registry);
+  prometheus::Family<prometheus::Counter>& normalized;  // {normalizer}
+};
+
+class NormalizeStage final : public Stage {
+ public:
+  explicit NormalizeStage(NormalizeMetrics* metrics) : metrics_(metrics) {}
+  std::string_view name() const override { return "normalize"; }
+  Outcome process(codec::SeriesBatch& batch, StageContext& ctx) const override;
+
+ private:
+  NormalizeMetrics* metrics_;
+};
+
+}  // namespace cardinal::pipeline

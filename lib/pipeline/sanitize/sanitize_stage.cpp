@@ -1,0 +1,143 @@
+#include "pipeline/sanitize/sanitize_stage.h"
+
+#include <string>
+#include <vector>
+
+#include "pipeline/decision_cache.h"
+#include "pipeline/family.h"
+#include "pipeline/rule_match.h"
+#include "pipeline/sanitize/detectors.h"
+#include "pipeline/sanitize/redactor.h"
+#include "rules/rule_set.h"
+
+namespace cardinal::pipeline {
+
+SanitizeMetrics::SanitizeMetrics(prometheus::Registry& r)
+    : redacted(prometheus::BuildCounter()
+                   .Name("cardinal_sanitize_redacted_total")
+                   .Help("Label values redacted, by what found them (a rule or a detector) and the method.")
+                   .Register(r)),
+      exemplar_labels_redacted(prometheus::BuildCounter()
+                                   .Name("cardinal_sanitize_exemplar_labels_redacted_total")
+                                   .Help("Exemplar label values redacted by the detectors.")
+                                   .Register(r)
+                                   .Add({})) {}
+
+namespace {
+
+using codec::LabelView;
+using rules::RedactMethod;
+
+enum CachedAction : uint32_t { kClean = 0 };
+
+struct Finding {
+  RedactMethod method;
+  std::string_view source;  // "rule" or a detector name
+  const std::string* mask;
+};
+
+}  // namespace
+
+Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const {
+  const rules::RuleSet* rs = ctx.rules;
+  if (!rs || !redactor_) return Outcome::kUnchanged;
+  const auto& det = rs->detectors;
+  const bool has_rules = rs->hasAction(rules::Action::kRedact);
+  if (det.enabled == 0 && !has_rules) return Outcome::kUnchanged;
+  bool any = false;
+  std::vector<LabelView> scratch;
+  std::string token;
+
+  auto count = [&](std::string_view source, RedactMethod m) {
+    if (metrics_)
+      metrics_->redacted.Add({{"source", std::string(source)}, {"method", std::string(rules::redactMethodName(m))}})
+          .Increment();
+  };
+  // Which finding applies to one label value (rules first, then detectors).
+  auto find = [&](const FamilyRules* fr, const LabelView& l) -> std::optional<Finding> {
+    if (rs->isProtected(l.name)) return std::nullopt;
+    if (fr) {
+      for (size_t i = 0; i < rs->rules.size(); ++i) {
+        const auto& r = rs->rules[i];
+        if (r.action == rules::Action::kRedact && fr->matches(i) && r.namesLabel(l.name))
+          return Finding{r.method, "rule", &r.mask};
+      }
+    }
+    if (det.enabled == 0 || l.value.empty()) return std::nullopt;
+    if (auto d = sanitize::detect(l.name, l.value, det.enabled)) return Finding{det.action, sanitize::detectorName(*d), &det.mask};
+    return std::nullopt;
+  };
+
+  for (auto& s : batch.series) {
+    if (s.dropped) continue;
+    // Exemplar labels: detectors only, hash or mask (never dropped silently).
+    if (det.exemplars && det.enabled != 0) {
+      for (const auto& e : batch.exemplarsOf(s)) {
+        for (uint32_t k = 0; k < e.label_count; ++k) {
+          LabelView& l = batch.exemplar_labels[e.label_begin + k];
+          auto d = l.value.empty() ? std::nullopt : sanitize::detect(l.name, l.value, det.enabled);
+          if (!d) continue;
+          if (det.action == RedactMethod::kHash) {
+            redactor_->token(l.value, token);
+            l.value = batch.intern(token);
+          } else {
+            l.value = batch.intern(det.mask);
+          }
+          s.changed = true;
+          any = true;
+          if (metrics_) metrics_->exemplar_labels_redacted.Increment();
+        }
+      }
+    }
+    if (ctx.cache) {
+      if (auto c = ctx.cache->find(s.hash, ctx.ruleset_generation, kCacheStage); c && c->action == kClean) continue;
+    }
+    auto labels = batch.labelsOf(s);
+    std::optional<FamilyRules> fr;
+    if (has_rules && ctx.types) {
+      SeriesShape shape = seriesShape(labels);
+      fr.emplace(*rs, ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile).family, ctx);
+    }
+    bool changed = false, collapse = false, drop_series = false;
+    scratch.clear();
+    for (const auto& l : labels) {
+      auto f = find(fr ? &*fr : nullptr, l);
+      if (!f) {
+        scratch.push_back(l);
+        continue;
+      }
+      count(f->source, f->method);
+      changed = true;
+      switch (f->method) {
+        case RedactMethod::kHash:
+          redactor_->token(l.value, token);
+          scratch.push_back({l.name, batch.intern(token)});
+          break;
+        case RedactMethod::kMask:
+          scratch.push_back({l.name, batch.intern(*f->mask)});
+          collapse = true;
+          break;
+        case RedactMethod::kDropLabel:
+          collapse = true;
+          break;
+        case RedactMethod::kDropSeries:
+          drop_series = true;
+          break;
+      }
+    }
+    if (!changed) {
+      if (ctx.cache) ctx.cache->put(s.hash, ctx.ruleset_generation, kCacheStage, {kCacheStage, kClean, 0});
+      continue;
+    }
+    any = true;
+    if (drop_series) {
+      s.dropped = true;
+      continue;
+    }
+    batch.setLabels(s, scratch);
+    if (collapse) s.merge = true;  // masked or dropped values can collide: merged
+  }
+  return any ? Outcome::kModified : Outcome::kUnchanged;
+}
+
+}  // namespace cardinal::pipeline
