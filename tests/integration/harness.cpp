@@ -20,6 +20,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -114,6 +115,20 @@ std::filesystem::path TempDir::writeFile(std::string_view name, std::string_view
   out.write(content.data(), static_cast<std::streamsize>(content.size()));
   if (!out) throw std::runtime_error("cannot write " + p.string());
   return p;
+}
+
+std::filesystem::path TempDir::writeFileAtomic(std::string_view name,
+                                               std::string_view content) const {
+  auto final_path = path_ / name;
+  auto tmp = path_ / (std::string(name) + ".tmp-" + std::to_string(::getpid()));
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    out.flush();
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  std::filesystem::rename(tmp, final_path);
+  return final_path;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -293,6 +308,73 @@ std::string Process::logTail(size_t max_lines) const {
   constexpr size_t kMaxChars = 8000;
   if (tail.size() > kMaxChars) tail = "..." + tail.substr(tail.size() - kMaxChars);
   return tail;
+}
+
+std::string CommandResult::summary() const {
+  std::string s = status ? status->toString() : std::string("did not finish in time (killed)");
+  return s + "\n--- stdout ---\n" + out + "--- stderr ---\n" + err + "--- end ---";
+}
+
+CommandResult runCommand(const TempDir& dir, const std::string& name,
+                         const std::vector<std::string>& argv,
+                         const std::filesystem::path& working_dir, Millis timeout) {
+  if (argv.empty()) throw std::invalid_argument("runCommand: empty argv");
+  const auto out_path = dir.path() / (name + ".stdout");
+  const auto err_path = dir.path() / (name + ".stderr");
+  std::vector<std::string> args = argv;
+  std::vector<char*> cargv;
+  for (auto& a : args) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (!working_dir.empty()) posix_spawn_file_actions_addchdir_np(&fa, working_dir.c_str());
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t empty_mask;
+  sigemptyset(&empty_mask);
+  sigset_t all_signals;
+  sigfillset(&all_signals);
+  posix_spawnattr_setsigmask(&attr, &empty_mask);
+  posix_spawnattr_setsigdefault(&attr, &all_signals);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, cargv[0], &fa, &attr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) throw std::runtime_error("spawn " + name + " (" + argv[0] + "): " + std::strerror(rc));
+  registerChild(pid);
+
+  CommandResult result;
+  int wstatus = 0;
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    pid_t r = ::waitpid(pid, &wstatus, WNOHANG);
+    if (r == pid) {
+      result.status = toExitStatus(wstatus);
+      break;
+    }
+    if (Clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+      }
+      break;
+    }
+    std::this_thread::sleep_for(Millis(10));
+  }
+  unregisterChild(pid);
+  auto slurp = [](const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  result.out = slurp(out_path);
+  result.err = slurp(err_path);
+  return result;
 }
 
 std::string describe(Process& process, size_t max_lines) {
@@ -659,6 +741,20 @@ StoredSeries PromApi::rawSamples(std::string_view selector, std::string_view win
         samples.push_back({promTimestampToMs(v.at(0)), v.at(1).get<std::string>()});
       }
     }
+  }
+  return out;
+}
+
+std::map<Labels, double> PromApi::instantValues(std::string_view expr,
+                                                std::optional<int64_t> time_ms) const {
+  auto doc = query(expr, time_ms.value_or(nowMs()));
+  const auto& data = doc.at("data");
+  REQUIRE_MESSAGE(data.value("resultType", "") == "vector", doc.dump());
+  std::map<Labels, double> out;
+  for (const auto& r : data.at("result")) {
+    Labels labels;
+    for (const auto& [k, v] : r.at("metric").items()) labels[k] = v.get<std::string>();
+    out[labels] = std::strtod(r.at("value").at(1).get<std::string>().c_str(), nullptr);
   }
   return out;
 }
@@ -1128,16 +1224,53 @@ std::string CardinalServer::binary() { return binaryPath("CARDINAL_BIN", CARDINA
 
 CardinalServer::CardinalServer(const TempDir& dir, std::string upstream_url,
                                std::vector<std::string> extra_flags, std::string name)
-    : port_(freePort()) {
-  std::vector<std::string> argv = {binary(),
-                                   "--web.listen-address=127.0.0.1:" + std::to_string(port_),
-                                   "--upstream.url=" + upstream_url};
-  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+    : port_(freePort()), name_(std::move(name)) {
+  argv_ = {binary(), "--web.listen-address=127.0.0.1:" + std::to_string(port_),
+           "--upstream.url=" + upstream_url};
+  argv_.insert(argv_.end(), extra_flags.begin(), extra_flags.end());
+  log_file_ = dir.path() / (name_ + ".log");
+  working_dir_ = dir.subdir(name_);
+  spawn();
+}
+
+void CardinalServer::spawn() {
   INFO("binary: " << binary() << " (set CARDINAL_BIN to override)");
-  REQUIRE_MESSAGE(::access(argv[0].c_str(), X_OK) == 0,
-                  "cardinal binary not found or not executable: " << argv[0]);
-  process_ = std::make_unique<Process>(name, argv, dir.path() / (name + ".log"), dir.subdir(name));
+  REQUIRE_MESSAGE(::access(argv_[0].c_str(), X_OK) == 0,
+                  "cardinal binary not found or not executable: " << argv_[0]);
+  process_ = std::make_unique<Process>(name_, argv_, log_file_, working_dir_);
   waitReady(*process_, baseUrl() + "/-/ready", Millis(15000));
+}
+
+ExitStatus CardinalServer::stop(Millis timeout) {
+  process_->terminate();
+  auto status = process_->waitExit(timeout);
+  INFO(describe(*process_));
+  REQUIRE_MESSAGE(status.has_value(),
+                  name_ << " still running " << timeout.count() << " ms after SIGTERM");
+  return *status;
+}
+
+void CardinalServer::restart() {
+  INFO(describe(*process_));
+  REQUIRE_MESSAGE(!process_->running(), "restart() of a running " << name_);
+  process_.reset();
+  spawn();
+}
+
+std::string CardinalServer::sanitizerReport() const {
+  const std::string log = process_->logContents();
+  size_t first = std::string::npos;
+  for (const char* marker :
+       {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+        "WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer", "FATAL: ThreadSanitizer",
+        "ThreadSanitizer: reported"}) {
+    first = std::min(first, log.find(marker));
+  }
+  if (first == std::string::npos) return {};
+  size_t line_start = log.rfind('\n', first);
+  line_start = line_start == std::string::npos ? 0 : line_start + 1;
+  constexpr size_t kMaxChars = 6000;
+  return log.substr(line_start, kMaxChars);
 }
 
 CardinalServer::~CardinalServer() {
@@ -1146,14 +1279,9 @@ CardinalServer::~CardinalServer() {
   if (!process_->running() && !process_->signalled()) {
     problem = "exited by itself during the test (" + process_->exitStatus()->toString() + ")";
   }
-  const std::string log = process_->logContents();
-  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                             "WARNING: ThreadSanitizer"}) {
-    if (log.find(marker) != std::string::npos) {
-      problem += std::string(problem.empty() ? "" : "; ") + "sanitizer report (\"" + marker +
-                 "\") in its log";
-      break;
-    }
+  const std::string report = sanitizerReport();
+  if (!report.empty()) {
+    problem += std::string(problem.empty() ? "" : "; ") + "sanitizer report in its log:\n" + report;
   }
   if (!problem.empty()) {
     FAIL_CHECK(process_->name() << " " << problem << "\n" << describe(*process_, 80));
@@ -1164,6 +1292,12 @@ std::string CardinalServer::metricsText() const {
   auto res = httpGet(baseUrl() + "/metrics");
   return res.status == 200 ? res.body : std::string();
 }
+
+std::optional<double> CardinalServer::metric(std::string_view name, const Labels& match) const {
+  return metricValue(metricsText(), name, match);
+}
+
+HttpResponse CardinalServer::reload() const { return httpPost(baseUrl() + "/-/reload", ""); }
 
 std::string PrometheusServer::binary() {
   return binaryPath("PROMETHEUS_BIN", "/usr/bin/prometheus");
@@ -1229,6 +1363,106 @@ std::string scrapeConfigYaml(const std::string& job, const std::string& target_h
          "    scrape_timeout: 1s\n"
          "    static_configs:\n"
          "      - targets: [\"" + target_host_port + "\"]\n";
+}
+
+std::string orderedRemoteWriteYaml(const std::vector<std::string>& urls) {
+  std::string out = "remote_write:\n";
+  for (const auto& url : urls) {
+    out += "  - url: " + url +
+           "\n"
+           "    queue_config:\n"
+           "      min_shards: 1\n"
+           "      max_shards: 1\n"
+           "      batch_send_deadline: 500ms\n"
+           "      min_backoff: 30ms\n"
+           "      max_backoff: 500ms\n";
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ChurnTarget
+
+ChurnTarget::ChurnTarget(Options options)
+    : options_(options),
+      rng_state_(std::random_device{}() ^ (static_cast<uint64_t>(nowMs()) << 20)),
+      server_([this](const HttpRequestRecord& r) { return handle(r); }) {}
+
+int ChurnTarget::scrapeCount() const {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(scrapes_.size());
+}
+
+std::vector<ChurnTarget::Scrape> ChurnTarget::scrapes() const {
+  std::lock_guard lock(mu_);
+  return scrapes_;
+}
+
+std::string ChurnTarget::lastBody() const {
+  std::lock_guard lock(mu_);
+  return last_body_;
+}
+
+HttpReply ChurnTarget::handle(const HttpRequestRecord& req) {
+  if (req.target != "/metrics" && req.target.rfind("/metrics?", 0) != 0) {
+    return HttpReply::withStatus(404, "not found");
+  }
+  std::lock_guard lock(mu_);
+  Scrape scrape;
+  scrape.number = static_cast<int>(scrapes_.size()) + 1;
+  scrape.at = Clock::now();
+  auto next = [this] {  // splitmix64
+    uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  auto uuid = [&] {
+    uint64_t hi = next(), lo = next();
+    hi = (hi & ~0xF000ULL) | 0x4000ULL;                       // version 4
+    lo = (lo & ~(3ULL << 62)) | (2ULL << 62);                 // variant 10
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx",
+                  static_cast<unsigned>(hi >> 32), static_cast<unsigned>((hi >> 16) & 0xFFFF),
+                  static_cast<unsigned>(hi & 0xFFFF), static_cast<unsigned>(lo >> 48),
+                  static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFULL));
+    return std::string(buf);
+  };
+
+  std::string body;
+  body += "# HELP orders_total Orders placed, by order (one series per order: the churn).\n";
+  body += "# TYPE orders_total counter\n";
+  for (int i = 0; i < options_.ids_per_scrape; ++i) {
+    std::string id = uuid();
+    body += "orders_total{order_id=\"" + id + "\",env=\"prod\"} 1\n";
+    scrape.order_ids.push_back(std::move(id));
+  }
+
+  body += "# HELP rpc_seconds RPC latency, per pod.\n";
+  body += "# TYPE rpc_seconds histogram\n";
+  const int n = scrape.number;
+  const int spp = std::max(1, options_.scrapes_per_pod);
+  const int k = (n - 1) / spp;
+  for (int pod = k; pod <= k + 1; ++pod) {
+    // Pod `pod` is first served at scrape (pod - 1) * spp + 1 (pod 0 at scrape 1).
+    const int first = std::max(1, (pod - 1) * spp + 1);
+    const int appearance = n - first + 1;               // 1-based
+    const double j = (appearance - 1) % spp + 1;        // restarts after spp appearances
+    const std::string name = "pod-" + std::to_string(pod);
+    scrape.pods.push_back(name);
+    for (size_t b = 0; b < std::size(kBucketBounds); ++b) {
+      body += "rpc_seconds_bucket{pod=\"" + name + "\",le=\"" + kBucketBounds[b] + "\"} " +
+              formatDouble(static_cast<double>(b + 1) * j) + "\n";
+    }
+    body += "rpc_seconds_sum{pod=\"" + name + "\"} " + formatDouble(0.5 * j) + "\n";
+    body += "rpc_seconds_count{pod=\"" + name + "\"} " + formatDouble(4 * j) + "\n";
+  }
+
+  scrapes_.push_back(std::move(scrape));
+  last_body_ = body;
+  HttpReply reply = HttpReply::withStatus(200, std::move(body));
+  reply.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  return reply;
 }
 
 }  // namespace cardinal::integration

@@ -69,6 +69,9 @@ class TempDir {
   std::filesystem::path subdir(std::string_view name) const;
   // Writes `content` to path()/name and returns the full path.
   std::filesystem::path writeFile(std::string_view name, std::string_view content) const;
+  // Same, but writes a temporary file next to it and renames it over path()/name, as editors
+  // and config-management tools do: a reader never sees a partly written file.
+  std::filesystem::path writeFileAtomic(std::string_view name, std::string_view content) const;
 
  private:
   std::filesystem::path path_;
@@ -121,6 +124,20 @@ std::string describe(Process& process, size_t max_lines = 40);
 
 // Kills every live child on SIGINT/SIGTERM/SIGHUP sent to the test binary, then re-raises.
 void installChildReaperSignalHandlers();
+
+// Runs a command to completion (for CLIs such as `cardinal check rules`), with stdout and
+// stderr captured separately (into files in `dir`, named after `name`). `status` is nullopt if
+// it did not finish within `timeout` (it is then killed).
+struct CommandResult {
+  std::optional<ExitStatus> status;
+  std::string out;  // stdout
+  std::string err;  // stderr
+  std::string summary() const;  // "exit code 1\n--- stdout ---\n...--- stderr ---\n..."
+};
+CommandResult runCommand(const TempDir& dir, const std::string& name,
+                         const std::vector<std::string>& argv,
+                         const std::filesystem::path& working_dir = {},
+                         Millis timeout = Millis(30000));
 
 // ---------------------------------------------------------------------------------------------
 // HTTP client (synchronous, one connection per request, with an overall timeout)
@@ -226,6 +243,9 @@ class PromApi {
   // (default now): runs the range selector `selector[window]` as an instant query.
   StoredSeries rawSamples(std::string_view selector, std::string_view window = "15m",
                           std::optional<int64_t> time_ms = std::nullopt) const;
+  // Result of an instant query whose result is a vector (e.g. `resets(x[5m])`), by labels.
+  std::map<Labels, double> instantValues(std::string_view expr,
+                                         std::optional<int64_t> time_ms = std::nullopt) const;
 
  private:
   nlohmann::json get(const std::string& path_and_query) const;
@@ -408,9 +428,27 @@ class CardinalServer {
   std::string baseUrl() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string writeUrl() const { return baseUrl() + "/api/v1/write"; }
   std::string metricsText() const;  // GET /metrics body ("" on error)
+  // metricValue() of the current /metrics.
+  std::optional<double> metric(std::string_view name, const Labels& match = {}) const;
+  HttpResponse reload() const;  // POST /-/reload
+
+  // SIGTERM, then waits for the exit; REQUIREs that it exited within `timeout`.
+  ExitStatus stop(Millis timeout = Millis(20000));
+  // Starts the proxy again after stop() (or a crash): same flags, same port (so senders
+  // configured with writeUrl() reconnect by themselves), same log file (appended). REQUIREs
+  // readiness like the constructor.
+  void restart();
+  // The first sanitizer report in the log (ASan, LSan, UBSan, TSan), with the lines after
+  // it; "" if there is none. The destructor fails the test on one; call it to check earlier.
+  std::string sanitizerReport() const;
 
  private:
+  void spawn();
   uint16_t port_ = 0;
+  std::string name_;
+  std::vector<std::string> argv_;
+  std::filesystem::path log_file_;
+  std::filesystem::path working_dir_;
   std::unique_ptr<Process> process_;
 };
 
@@ -457,5 +495,57 @@ class VmAgent {
 // Scrape config (Prometheus and vmagent syntax) for one static target every 1s, honouring the
 // target's timestamps.
 std::string scrapeConfigYaml(const std::string& job, const std::string& target_host_port);
+
+// `remote_write:` section of a Prometheus (agent) config sending to every URL in `urls`, each
+// queue with one shard (max_shards: 1), so that each destination receives the samples strictly
+// in the order they were scraped, one request at a time, and with short batch deadlines and
+// backoffs (500 ms, 30 ms .. 500 ms) so tests do not wait long.
+std::string orderedRemoteWriteYaml(const std::vector<std::string>& urls);
+
+// A scrape target whose series churn, the case label-dropping rules exist for:
+//   orders_total{order_id="<fresh UUIDv4>", env="prod"} 1   x ids_per_scrape, new on every
+//     scrape and never served again (each order is counted once, then gone);
+//   rpc_seconds, a classic histogram (HELP/TYPE lines; _bucket{le} for 0.1, 0.5, 1, +Inf,
+//     _sum, _count) per pod: two pods at a time, pod-K and pod-(K+1) with
+//     K = (scrape-1) / scrapes_per_pod, so every scrapes_per_pod scrapes one pod goes away and
+//     a new one appears. The j-th time a pod is served its counts are j, 2j, 3j, 4j per bucket,
+//     _count 4j and _sum 0.5j; after scrapes_per_pod appearances a pod "restarts": j starts
+//     again at 1 (a counter reset the merge engine must detect per input).
+// No explicit timestamps: the scraper stamps the samples and, since they go away, writes
+// staleness markers for them. Records what it served.
+class ChurnTarget {
+ public:
+  struct Options {
+    int ids_per_scrape = 20;
+    int scrapes_per_pod = 4;
+  };
+  struct Scrape {
+    int number = 0;  // 1-based
+    Clock::time_point at;
+    std::vector<std::string> order_ids;
+    std::vector<std::string> pods;
+  };
+
+  ChurnTarget() : ChurnTarget(Options{}) {}
+  explicit ChurnTarget(Options options);
+  std::string hostPort() const { return server_.hostPort(); }
+  const Options& options() const { return options_; }
+  int scrapeCount() const;
+  std::vector<Scrape> scrapes() const;
+  std::string lastBody() const;
+  void stop() { server_.stop(); }
+
+  static constexpr const char* kBucketBounds[] = {"0.1", "0.5", "1", "+Inf"};
+
+ private:
+  HttpReply handle(const HttpRequestRecord& req);
+
+  Options options_;
+  mutable std::mutex mu_;
+  std::vector<Scrape> scrapes_;
+  std::string last_body_;
+  uint64_t rng_state_;
+  HttpServer server_;
+};
 
 }  // namespace cardinal::integration
