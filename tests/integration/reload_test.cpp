@@ -160,12 +160,18 @@ TEST_CASE("reload: a broken file changes nothing but the metric; inotify, SIGHUP
                 "SIGHUP did not reload within 3 s");
   CHECK(cardinal.metric("cardinal_config_last_reload_successful") == 1.0);
 
-  // POST /-/reload of a good file: 200, rules swapped.
+  // Replaced by rename (as editors and config tools do): the watcher reloads too.
   dir.writeFileAtomic("rules/rules.yaml", kRulesA);
+  CHECK_MESSAGE(waitUntil([&] { return cardinal.metric("cardinal_rules_loaded") == 1.0; }, Millis(2500), Millis(20)),
+                "the inotify watcher did not reload a file replaced by rename within 2.5 s");
+  expectForwarded(probe(cardinal, upstream), kRulesAApplied, "rules A after the file was replaced by rename");
+
+  // POST /-/reload of a good file: 200, rules swapped.
+  dir.writeFile("rules/rules.yaml", kRulesB);
   res = cardinal.reload();
   CHECK_MESSAGE(res.status == 200, res.summary());
-  CHECK(cardinal.metric("cardinal_rules_loaded") == 1.0);
-  expectForwarded(probe(cardinal, upstream), kRulesAApplied, "rules A after POST /-/reload");
+  CHECK(cardinal.metric("cardinal_rules_loaded") == 2.0);
+  expectForwarded(probe(cardinal, upstream), kRulesBApplied, "rules B after POST /-/reload");
   CHECK(httpGet(cardinal.baseUrl() + "/-/healthy").status == 200);
 }
 
