@@ -94,87 +94,6 @@ bool checkSpan(std::string_view msg) {
   return true;
 }
 
-bool parseHistogram(std::string_view msg, HistogramView& h) {
-  Reader r(msg);
-  h = {};
-  h.raw = msg;
-  while (!r.done()) {
-    uint32_t f, wt;
-    if (!r.tag(f, wt)) return false;
-    uint64_t v = 0;
-    std::string_view payload;
-    bool ok = true;
-    switch (f) {
-      case 1:
-        if (wt != wire::kVarint) goto unknown;
-        ok = r.varint(h.count_int);
-        h.count_is_float = false;
-        break;
-      case 2:
-        if (wt != wire::kI64) goto unknown;
-        ok = r.f64(h.count_float);
-        h.count_is_float = true;
-        break;
-      case 3:
-        if (wt != wire::kI64) goto unknown;
-        ok = r.f64(h.sum);
-        break;
-      case 4:
-        if (wt != wire::kVarint) goto unknown;
-        ok = r.varint(v);
-        h.schema = wire::zigzagDecode32(v);
-        break;
-      case 5:
-        if (wt != wire::kI64) goto unknown;
-        ok = r.f64(h.zero_threshold);
-        break;
-      case 6:
-        if (wt != wire::kVarint) goto unknown;
-        ok = r.varint(h.zero_count_int);
-        h.zero_count_is_float = false;
-        break;
-      case 7:
-        if (wt != wire::kI64) goto unknown;
-        ok = r.f64(h.zero_count_float);
-        h.zero_count_is_float = true;
-        break;
-      case 8:
-      case 11:  // bucket spans
-        if (wt != wire::kLen) goto unknown;
-        ok = r.bytes(payload) && checkSpan(payload);
-        break;
-      case 9:
-      case 12:  // sint64 deltas, packed or not
-        if (wt == wire::kLen) ok = r.bytes(payload) && checkPackedVarints(payload);
-        else if (wt == wire::kVarint) ok = r.varint(v);
-        else goto unknown;
-        break;
-      case 10:
-      case 13:
-      case 16:  // doubles, packed or not
-        if (wt == wire::kLen) ok = r.bytes(payload) && payload.size() % 8 == 0;
-        else if (wt == wire::kI64) ok = r.skip(f, wt);
-        else goto unknown;
-        break;
-      case 14:
-        if (wt != wire::kVarint) goto unknown;
-        ok = r.varint(v);
-        h.reset_hint = static_cast<int32_t>(v);
-        break;
-      case 15:
-        if (wt != wire::kVarint) goto unknown;
-        ok = r.varint(v);
-        h.timestamp = static_cast<int64_t>(v);
-        break;
-      default:
-      unknown:
-        ok = r.skip(f, wt);
-    }
-    if (!ok) return false;
-  }
-  return true;
-}
-
 bool parseMetadata(std::string_view msg, MetadataView& m) {
   Reader r(msg);
   m = {};
@@ -284,7 +203,7 @@ core::Status parseSeries(size_t idx, std::string_view msg, const Limits& limits,
       }
       case 4: {
         HistogramView h;
-        if (!parseHistogram(payload, h)) return fail(at(idx) + "malformed native histogram");
+        if (!parseHistogramView(payload, h)) return fail(at(idx) + "malformed native histogram");
         b.histograms.push_back(h);
         ++s.histogram_count;
         break;
@@ -319,6 +238,87 @@ core::Status parseSeries(size_t idx, std::string_view msg, const Limits& limits,
 }
 
 }  // namespace
+
+bool parseHistogramView(std::string_view msg, HistogramView& h) {
+  Reader r(msg);
+  h = {};
+  h.raw = msg;
+  while (!r.done()) {
+    uint32_t f, wt;
+    if (!r.tag(f, wt)) return false;
+    uint64_t v = 0;
+    std::string_view payload;
+    bool ok = true;
+    switch (f) {
+      case 1:
+        if (wt != wire::kVarint) goto unknown;
+        ok = r.varint(h.count_int);
+        h.count_is_float = false;
+        break;
+      case 2:
+        if (wt != wire::kI64) goto unknown;
+        ok = r.f64(h.count_float);
+        h.count_is_float = true;
+        break;
+      case 3:
+        if (wt != wire::kI64) goto unknown;
+        ok = r.f64(h.sum);
+        break;
+      case 4:
+        if (wt != wire::kVarint) goto unknown;
+        ok = r.varint(v);
+        h.schema = wire::zigzagDecode32(v);
+        break;
+      case 5:
+        if (wt != wire::kI64) goto unknown;
+        ok = r.f64(h.zero_threshold);
+        break;
+      case 6:
+        if (wt != wire::kVarint) goto unknown;
+        ok = r.varint(h.zero_count_int);
+        h.zero_count_is_float = false;
+        break;
+      case 7:
+        if (wt != wire::kI64) goto unknown;
+        ok = r.f64(h.zero_count_float);
+        h.zero_count_is_float = true;
+        break;
+      case 8:
+      case 11:  // bucket spans
+        if (wt != wire::kLen) goto unknown;
+        ok = r.bytes(payload) && checkSpan(payload);
+        break;
+      case 9:
+      case 12:  // sint64 deltas, packed or not
+        if (wt == wire::kLen) ok = r.bytes(payload) && checkPackedVarints(payload);
+        else if (wt == wire::kVarint) ok = r.varint(v);
+        else goto unknown;
+        break;
+      case 10:
+      case 13:
+      case 16:  // doubles, packed or not
+        if (wt == wire::kLen) ok = r.bytes(payload) && payload.size() % 8 == 0;
+        else if (wt == wire::kI64) ok = r.skip(f, wt);
+        else goto unknown;
+        break;
+      case 14:
+        if (wt != wire::kVarint) goto unknown;
+        ok = r.varint(v);
+        h.reset_hint = static_cast<int32_t>(v);
+        break;
+      case 15:
+        if (wt != wire::kVarint) goto unknown;
+        ok = r.varint(v);
+        h.timestamp = static_cast<int64_t>(v);
+        break;
+      default:
+      unknown:
+        ok = r.skip(f, wt);
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
 
 core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, SeriesBatch& out) {
   out.clear();

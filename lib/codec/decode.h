@@ -15,4 +15,8 @@ namespace cardinal::codec {
 
 core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, SeriesBatch& out);
 
+// Reads one encoded Histogram message: its scalar fields into `out`, its
+// bucket fields only validated (histogram.h expands them on cold paths).
+bool parseHistogramView(std::string_view msg, HistogramView& out);
+
 }  // namespace cardinal::codec

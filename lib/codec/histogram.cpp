@@ -1,5 +1,7 @@
 #include "codec/histogram.h"
 
+#include "codec/decode.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -258,56 +260,33 @@ std::optional<HistogramBuckets> bucketIncrease(const HistogramBuckets& cur, cons
 
 }  // namespace
 
-core::Result<NativeHistogram> decodeHistogram(const HistogramView& view) { return decodeHistogram(view.raw); }
-
 core::Result<NativeHistogram> decodeHistogram(std::string_view raw) {
+  HistogramView view;
+  if (!parseHistogramView(raw, view)) return fail("malformed protobuf");
+  return decodeHistogram(view);
+}
+
+// The scalar fields come from the view (parsed once, by the hot-path
+// reader); only the bucket fields are read here.
+core::Result<NativeHistogram> decodeHistogram(const HistogramView& view) {
   NativeHistogram h;
-  bool count_float = false, zero_count_float = false;
-  uint64_t count_int = 0, zero_count_int = 0;
-  double count_f = 0, zero_count_f = 0;
+  h.schema = view.schema;
+  h.zero_threshold = view.zero_threshold;
+  h.sum = view.sum;
+  h.reset_hint = view.reset_hint;
+  const bool count_float = view.count_is_float;
+  const bool zero_count_float = view.zero_count_is_float;
+  const uint64_t count_int = view.count_int, zero_count_int = view.zero_count_int;
+  const double count_f = view.count_float, zero_count_f = view.zero_count_float;
   std::vector<Span> spans[2];            // [0] negative, [1] positive
   std::vector<int64_t> deltas[2];
   std::vector<double> counts[2];
-  Reader r(raw);
+  Reader r(view.raw);
   while (!r.done()) {
     uint32_t f, wt;
     if (!r.tag(f, wt)) return fail("malformed protobuf");
-    uint64_t v = 0;
     bool ok = true;
     switch (f) {
-      case 1:
-        if (wt != wire::kVarint) goto unknown;
-        ok = r.varint(count_int);
-        count_float = false;
-        break;
-      case 2:
-        if (wt != wire::kI64) goto unknown;
-        ok = r.f64(count_f);
-        count_float = true;
-        break;
-      case 3:
-        if (wt != wire::kI64) goto unknown;
-        ok = r.f64(h.sum);
-        break;
-      case 4:
-        if (wt != wire::kVarint) goto unknown;
-        ok = r.varint(v);
-        h.schema = wire::zigzagDecode32(v);
-        break;
-      case 5:
-        if (wt != wire::kI64) goto unknown;
-        ok = r.f64(h.zero_threshold);
-        break;
-      case 6:
-        if (wt != wire::kVarint) goto unknown;
-        ok = r.varint(zero_count_int);
-        zero_count_float = false;
-        break;
-      case 7:
-        if (wt != wire::kI64) goto unknown;
-        ok = r.f64(zero_count_f);
-        zero_count_float = true;
-        break;
       case 8:
       case 11: {
         if (wt != wire::kLen) goto unknown;
@@ -326,11 +305,6 @@ core::Result<NativeHistogram> decodeHistogram(std::string_view raw) {
       case 13:
         if (wt != wire::kLen && wt != wire::kI64) goto unknown;
         ok = readDoubles(r, wt, counts[f == 13]);
-        break;
-      case 14:
-        if (wt != wire::kVarint) goto unknown;
-        ok = r.varint(v);
-        h.reset_hint = static_cast<int32_t>(v);
         break;
       case 16:
         if (wt != wire::kLen && wt != wire::kI64) goto unknown;

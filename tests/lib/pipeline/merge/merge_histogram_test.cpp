@@ -2,6 +2,8 @@
 // emission, snapshot, and the upstream encoding (encodeEmitted).
 #include <doctest/doctest.h>
 
+#include "codec/decode.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -119,10 +121,9 @@ struct Engine {
     for (const auto& h : hs) raws.push_back(protoOf(h));
     std::vector<codec::HistogramView> views;
     for (size_t k = 0; k < hs.size(); ++k) {
-      codec::HistogramView v;
-      v.raw = raws[k];
-      v.timestamp = hs[k].ts;
-      v.sum = sumOf(hs[k]);
+      codec::HistogramView v;  // as the request decoder produces it
+      REQUIRE(codec::parseHistogramView(raws[k], v));
+      REQUIRE(v.timestamp == hs[k].ts);
       views.push_back(v);
     }
     return st.addHistograms(input, out.views(), out.hash(), views, now);
