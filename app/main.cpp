@@ -82,7 +82,7 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addString("config.file", &o.config_file,
               "YAML file of settings keyed by flag name (without --); flags on the command line win");
   f.addString("web.listen-address", &o.listen_address, "Address to listen on for remote-write and the HTTP API");
-  f.addCount("web.io-threads", &o.io_threads, "Number of I/O threads (default: number of CPUs)");
+  f.addCount("web.io-threads", &o.io_threads, "Number of I/O threads (the default is the number of CPUs)");
   f.addDuration("web.read-timeout", &o.read_timeout, "Time allowed to receive one whole request, keep-alive idle time included");
   f.addDuration("web.write-timeout", &o.write_timeout, "Time allowed to send one response");
   f.addCount("web.max-connections", &o.max_connections, "Maximum simultaneous client connections; more are closed at accept");
