@@ -22,8 +22,12 @@ constexpr bool isHigh(char c) { return static_cast<unsigned char>(c) >= 0x80; }
 // A byte of a word: ASCII letter or digit, or any byte of a non-ASCII UTF-8 sequence. Values are
 // only ever cut between word and non-word bytes, so valid UTF-8 stays valid.
 constexpr bool isWordByte(char c) { return isAlnum(c) || isHigh(c); }
-constexpr bool isHexDigit(char c) { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-constexpr bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+constexpr bool isHexDigit(char c) {
+  return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+constexpr bool isSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 constexpr char toLower(char c) { return isUpper(c) ? static_cast<char>(c - 'A' + 'a') : c; }
 constexpr char toUpper(char c) { return isLower(c) ? static_cast<char>(c - 'a' + 'A') : c; }
 
@@ -232,9 +236,9 @@ bool isVersionToken(sv t) {
   if (i == t.size()) return true;
   sv rest = t.substr(i);
   for (sv tag : {sv("alpha"), sv("beta"), sv("rc")}) {
-    if (startsWith(rest, tag) && (rest.size() == tag.size() || (rest.size() - tag.size() <= 4 &&
-                                                                allDigits(rest.substr(tag.size())))))
-      return true;
+    if (!startsWith(rest, tag)) continue;
+    sv number = rest.substr(tag.size());
+    if (number.empty() || (number.size() <= 4 && allDigits(number))) return true;
   }
   return false;
 }
@@ -268,7 +272,8 @@ bool isRouteWordWithDigits(sv t) {
   char buf[8];
   if (t.size() > sizeof(buf)) return false;
   for (size_t i = 0; i < t.size(); ++i) buf[i] = toLower(t[i]);
-  return std::binary_search(std::begin(kRouteWordsWithDigits), std::end(kRouteWordsWithDigits), sv(buf, t.size()));
+  return std::binary_search(std::begin(kRouteWordsWithDigits), std::end(kRouteWordsWithDigits),
+                            sv(buf, t.size()));
 }
 
 bool hasPercentEscape(sv s) {
@@ -347,7 +352,8 @@ bool parseIp(sv s, IpAddress& ip) {
     size_t close = s.find(']');
     if (close == sv::npos) return false;
     sv inner = s.substr(1, close - 1), rest = s.substr(close + 1);
-    if (!rest.empty() && (rest[0] != ':' || !parseNumberMax(rest.substr(1), 65535, unused))) return false;
+    if (!rest.empty() && (rest[0] != ':' || !parseNumberMax(rest.substr(1), 65535, unused)))
+      return false;
     if (!stripZone(inner) || !parseV6(inner, ip.bytes)) return false;
     ip.v6 = true;
   } else {
@@ -441,7 +447,8 @@ bool splitEmail(sv s, sv& local, sv& domain) {
     size_t dot = domain.find('.', start);
     if (dot == sv::npos) dot = domain.size();
     label = domain.substr(start, dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+      return false;
     for (char c : label)
       if (!isWordByte(c) && c != '-') return false;
     ++labels;
@@ -560,7 +567,8 @@ void appendSegment(sv seg, PathKind kind, std::string& out) {
     i = j;
   }
   // A URL segment made of ids and separators only (123-456, {uuid}=) is one id.
-  if (kind == PathKind::kUrl && !kept_word && placeholders > 0 && !isPlaceholder(sv(out).substr(start))) {
+  if (kind == PathKind::kUrl && !kept_word && placeholders > 0 &&
+      !isPlaceholder(sv(out).substr(start))) {
     out.resize(start);
     out.append("{id}");
   }
@@ -570,11 +578,14 @@ void appendSegment(sv seg, PathKind kind, std::string& out) {
 size_t schemeLength(sv s) {
   if (s.empty() || !isAlpha(s[0])) return 0;
   size_t i = 1;
-  while (i < s.size() && i < 32 && (isAlnum(s[i]) || s[i] == '+' || s[i] == '.' || s[i] == '-')) ++i;
+  while (i < s.size() && i < 32 && (isAlnum(s[i]) || s[i] == '+' || s[i] == '.' || s[i] == '-'))
+    ++i;
   return s.substr(i, 3) == "://" ? i + 3 : 0;
 }
 
-bool isDriveLetterPath(sv s) { return s.size() >= 3 && isAlpha(s[0]) && s[1] == ':' && (s[2] == '\\' || s[2] == '/'); }
+bool isDriveLetterPath(sv s) {  // C:\ or C:/
+  return s.size() >= 3 && isAlpha(s[0]) && s[1] == ':' && (s[2] == '\\' || s[2] == '/');
+}
 
 bool isPathLike(sv s) {
   return s[0] == '/' || startsWith(s, "./") || startsWith(s, "../") || startsWith(s, "~/") ||
@@ -583,14 +594,16 @@ bool isPathLike(sv s) {
 
 // Whether kAuto takes a path for a file path rather than a URL path.
 bool isFilePathLike(sv s) {
-  if (s.find('\\') != sv::npos || startsWith(s, "./") || startsWith(s, "../") || startsWith(s, "~/") ||
-      isDriveLetterPath(s))
+  if (s.find('\\') != sv::npos || startsWith(s, "./") || startsWith(s, "../") ||
+      startsWith(s, "~/") || isDriveLetterPath(s))
     return true;
   if (s.empty() || s[0] != '/') return false;
-  static constexpr sv kRoots[] = {"Users", "Volumes", "bin",  "boot", "dev",  "etc",  "home", "lib",
-                                  "lib64", "media",   "mnt",  "nix",  "opt",  "private", "proc", "root",
-                                  "run",   "sbin",    "snap", "srv",  "sys",  "tmp",  "usr",  "var"};
-  sv first = s.substr(1, s.find('/', 1) == sv::npos ? sv::npos : s.find('/', 1) - 1);
+  static constexpr sv kRoots[] = {"Users", "Volumes", "bin",  "boot", "dev", "etc", "home", "lib",
+                                  "lib64", "media",   "mnt",  "nix",  "opt", "private", "proc",
+                                  "root",  "run",     "sbin", "snap", "srv", "sys", "tmp",  "usr",
+                                  "var"};
+  size_t slash = s.find('/', 1);
+  sv first = s.substr(1, slash == sv::npos ? sv::npos : slash - 1);
   for (sv root : kRoots)
     if (first == root) return true;
   return false;
@@ -603,7 +616,8 @@ void normalizeUrlPath(sv v, std::string& out) {
     size_t end = v.find_first_of("/?#", scheme);
     if (end == sv::npos) end = v.size();
     sv authority = v.substr(scheme, end - scheme);
-    if (size_t at = authority.rfind('@'); at != sv::npos) authority = authority.substr(at + 1);  // user:pass@
+    size_t at = authority.rfind('@');  // user:password@
+    if (at != sv::npos) authority = authority.substr(at + 1);
     out.append(authority);
     i = end;
   }
@@ -613,7 +627,8 @@ void normalizeUrlPath(sv v, std::string& out) {
   size_t start = 0;
   while (true) {
     size_t slash = path.find('/', start);
-    appendSegment(path.substr(start, slash == sv::npos ? sv::npos : slash - start), PathKind::kUrl, out);
+    sv segment = path.substr(start, slash == sv::npos ? sv::npos : slash - start);
+    appendSegment(segment, PathKind::kUrl, out);
     if (slash == sv::npos) break;
     out.push_back('/');
     start = slash + 1;
@@ -635,16 +650,14 @@ void normalizeFilePath(sv v, std::string& out) {
 
 // Keywords uppercased by the fingerprint. Sorted.
 constexpr sv kSqlKeywords[] = {
-    "ALL",      "ALTER",  "AND",       "ANY",       "ARRAY",     "AS",     "ASC",      "BEGIN",    "BETWEEN",
-    "BY",       "CALL",   "CASE",      "CAST",      "COMMIT",    "CONFLICT", "CREATE", "CROSS",    "DELETE",
-    "DESC",     "DISTINCT", "DO",      "DROP",      "ELSE",      "END",    "ESCAPE",   "EXCEPT",   "EXISTS",
-    "EXPLAIN",  "FETCH",  "FOR",       "FROM",      "FULL",      "GROUP",  "HAVING",   "ILIKE",    "IN",
-    "INNER",    "INSERT", "INTERSECT", "INTERVAL",  "INTO",      "IS",     "JOIN",     "LATERAL",  "LEFT",
-    "LIKE",     "LIMIT",  "LOCKED",    "MERGE",     "NATURAL",   "NOT",    "NOTHING",  "NOWAIT",   "NULL",
-    "NULLS",    "OFFSET", "ON",        "OR",        "ORDER",     "OUTER",  "OVER",     "PARTITION", "RECURSIVE",
-    "RETURNING", "RIGHT", "ROLLBACK",  "SELECT",    "SET",       "SIMILAR", "SOME",    "TABLE",    "THEN",
-    "TRUNCATE", "UNION",  "UPDATE",    "UPSERT",    "USING",     "VALUES", "WHEN",     "WHERE",    "WINDOW",
-    "WITH",
+    "ALL", "ALTER", "AND", "ANY", "ARRAY", "AS", "ASC", "BEGIN", "BETWEEN", "BY", "CALL", "CASE",
+    "CAST", "COMMIT", "CONFLICT", "CREATE", "CROSS", "DELETE", "DESC", "DISTINCT", "DO", "DROP",
+    "ELSE", "END", "ESCAPE", "EXCEPT", "EXISTS", "EXPLAIN", "FETCH", "FOR", "FROM", "FULL", "GROUP",
+    "HAVING", "ILIKE", "IN", "INNER", "INSERT", "INTERSECT", "INTERVAL", "INTO", "IS", "JOIN",
+    "LATERAL", "LEFT", "LIKE", "LIMIT", "LOCKED", "MERGE", "NATURAL", "NOT", "NOTHING", "NOWAIT",
+    "NULL", "NULLS", "OFFSET", "ON", "OR", "ORDER", "OUTER", "OVER", "PARTITION", "RECURSIVE",
+    "RETURNING", "RIGHT", "ROLLBACK", "SELECT", "SET", "SIMILAR", "SOME", "TABLE", "THEN",
+    "TRUNCATE", "UNION", "UPDATE", "UPSERT", "USING", "VALUES", "WHEN", "WHERE", "WINDOW", "WITH",
 };
 static_assert(std::is_sorted(std::begin(kSqlKeywords), std::end(kSqlKeywords)));
 
@@ -748,11 +761,12 @@ size_t skipNumber(sv s, size_t i) {
   return i;
 }
 
-// Index after the opening $tag$ of a dollar-quoted string at s[i], 0 if there is none.
+// Index after the opening $tag$ of a dollar-quoted string at s[i], 0 if there is none. Tags are
+// at most 63 bytes, as in Postgres, which also bounds the search for the closing tag.
 size_t dollarTagEnd(sv s, size_t i) {
   size_t j = i + 1;
   if (j < s.size() && (isAlpha(s[j]) || s[j] == '_')) {
-    while (j < s.size() && (isAlnum(s[j]) || s[j] == '_')) ++j;
+    while (j < s.size() && j - i <= 63 && (isAlnum(s[j]) || s[j] == '_')) ++j;
   }
   return j < s.size() && s[j] == '$' ? j + 1 : 0;
 }
@@ -797,7 +811,8 @@ class SqlFingerprint {
         i = skipNumber(s, i);
         emit(Tok::kLiteral, "?");
       } else if ((c == '-' || c == '+') && !isOperand(prev_) &&
-                 (isDigit(c1) || (c1 == '.' && i + 2 < n && isDigit(s[i + 2])))) {  // -5 after an operator
+                 (isDigit(c1) || (c1 == '.' && i + 2 < n && isDigit(s[i + 2])))) {
+        // -5 after an operator or a keyword: one literal
         i = skipNumber(s, i + 1);
         emit(Tok::kLiteral, "?");
       } else if (isIdentStart(c)) {
@@ -830,7 +845,9 @@ class SqlFingerprint {
   }
 
  private:
-  enum class Tok : uint8_t { kNone, kWord, kKeyword, kLiteral, kParam, kOpen, kClose, kComma, kDot, kOp, kSemi };
+  enum class Tok : uint8_t {
+    kNone, kWord, kKeyword, kLiteral, kParam, kOpen, kClose, kComma, kDot, kOp, kSemi
+  };
   enum class Values : uint8_t { kNone, kExpectTuple, kInFirst, kAfterTuple, kAfterComma, kInLater };
   // An open parenthesis or bracket. `list`: it follows IN or ARRAY, so a list of literals in it
   // collapses to its first item.
@@ -887,7 +904,9 @@ class SqlFingerprint {
 
     if (values_ != Values::kNone && depth_ == values_depth_) {
       switch (values_) {
-        case Values::kExpectTuple: values_ = t == Tok::kOpen ? Values::kInFirst : Values::kNone; break;
+        case Values::kExpectTuple:
+          values_ = t == Tok::kOpen ? Values::kInFirst : Values::kNone;
+          break;
         case Values::kAfterTuple:
           if (t == Tok::kComma) {
             comma_pos_ = out_.size();
@@ -896,7 +915,9 @@ class SqlFingerprint {
             values_ = Values::kNone;
           }
           break;
-        case Values::kAfterComma: values_ = t == Tok::kOpen ? Values::kInLater : Values::kNone; break;
+        case Values::kAfterComma:
+          values_ = t == Tok::kOpen ? Values::kInLater : Values::kNone;
+          break;
         default: break;
       }
     }
@@ -906,7 +927,8 @@ class SqlFingerprint {
       out_.append(text);
       if (depth_ < values_depth_) {
         values_ = Values::kNone;
-      } else if (depth_ == values_depth_ && (values_ == Values::kInFirst || values_ == Values::kInLater)) {
+      } else if (depth_ == values_depth_ &&
+                 (values_ == Values::kInFirst || values_ == Values::kInLater)) {
         if (values_ == Values::kInLater) out_.resize(comma_pos_);  // drop ", (..)"
         values_ = Values::kAfterTuple;
       }
@@ -934,7 +956,8 @@ class SqlFingerprint {
     if (t == Tok::kOpen) {
       if (depth_ < kMaxFrames) {
         frames_[depth_] = Frame{};
-        frames_[depth_].list = (text == "(" && prev_keyword_ == "IN") || (text == "[" && prev_keyword_ == "ARRAY");
+        frames_[depth_].list = (text == "(" && prev_keyword_ == "IN") ||
+                               (text == "[" && prev_keyword_ == "ARRAY");
       }
       ++depth_;
     }
@@ -1002,7 +1025,7 @@ bool normalizeTimestamp(sv v, std::string& out, bool allow_date_only) {
   return true;
 }
 
-bool set(std::string& out, sv placeholder) {
+bool put(std::string& out, sv placeholder) {
   out.append(placeholder);
   return true;
 }
@@ -1010,10 +1033,10 @@ bool set(std::string& out, sv placeholder) {
 // Writes a candidate into `out` (cleared); false when the value is kept.
 bool dispatch(Normalizer n, sv v, std::string& out, const Options& opts) {
   switch (n) {
-    case Normalizer::kUuid: return isUuid(v) && set(out, "{uuid}");
-    case Normalizer::kUlid: return isUlid(v) && set(out, "{ulid}");
-    case Normalizer::kHexId: return isHexId(v) && set(out, "{hex}");
-    case Normalizer::kNumber: return isDecimalNumber(v) && set(out, "{num}");
+    case Normalizer::kUuid: return isUuid(v) && put(out, "{uuid}");
+    case Normalizer::kUlid: return isUlid(v) && put(out, "{ulid}");
+    case Normalizer::kHexId: return isHexId(v) && put(out, "{hex}");
+    case Normalizer::kNumber: return isDecimalNumber(v) && put(out, "{num}");
     case Normalizer::kTimestamp: return normalizeTimestamp(v, out, true);
     case Normalizer::kIp: return normalizeIp(v, out, opts);
     case Normalizer::kEmail: return normalizeEmail(v, out, opts);
@@ -1023,10 +1046,10 @@ bool dispatch(Normalizer n, sv v, std::string& out, const Options& opts) {
     case Normalizer::kAuto: break;
   }
   switch (classify(v)) {
-    case Shape::kUuid: return set(out, "{uuid}");
-    case Shape::kUlid: return set(out, "{ulid}");
-    case Shape::kHex: return set(out, "{hex}");
-    case Shape::kNumber: return integerDigits(v) >= 6 && set(out, "{num}");
+    case Shape::kUuid: return put(out, "{uuid}");
+    case Shape::kUlid: return put(out, "{ulid}");
+    case Shape::kHex: return put(out, "{hex}");
+    case Shape::kNumber: return integerDigits(v) >= 6 && put(out, "{num}");
     case Shape::kTimestamp: return normalizeTimestamp(v, out, false);
     case Shape::kIp: return normalizeIp(v, out, opts);
     case Shape::kEmail: return normalizeEmail(v, out, opts);
@@ -1171,12 +1194,14 @@ bool isSql(std::string_view s) {
   if (findKeyword(kSqlVerbs, verb).empty()) return false;
   if (j == n || !(isSpace(s[j]) || s[j] == '(' || s[j] == '*')) return false;
   sv rest = s.substr(j);
-  if (std::all_of(rest.begin(), rest.end(), [](char c) { return isSpace(c) || c == '(' || c == '*'; })) return false;
+  auto filler = [](char c) { return isSpace(c) || c == '(' || c == '*'; };
+  if (std::all_of(rest.begin(), rest.end(), filler)) return false;
   bool upper = std::all_of(verb.begin(), verb.end(), isUpper);
   if (upper) return true;
   if (!std::all_of(verb.begin(), verb.end(), isLower)) return false;  // "Select a plan" is prose
   // A lowercase verb needs a second keyword: "select id from t", "delete from cart".
-  static constexpr sv kSecond[] = {"as", "by", "from", "index", "into", "join", "set", "table", "values", "view", "where"};
+  static constexpr sv kSecond[] = {"as",  "by",    "from",   "index", "into", "join",
+                                   "set", "table", "values", "view",  "where"};
   for (size_t k = 0; k < rest.size();) {
     if (!isAlpha(rest[k])) {
       ++k;
@@ -1185,7 +1210,8 @@ bool isSql(std::string_view s) {
     size_t e = k;
     while (e < rest.size() && isAlnum(rest[e])) ++e;
     sv w = rest.substr(k, e - k);
-    if (!isIdentChar(rest[k - 1]) && std::find(std::begin(kSecond), std::end(kSecond), w) != std::end(kSecond))
+    bool starts_word = k == 0 || !isIdentChar(rest[k - 1]);
+    if (starts_word && std::find(std::begin(kSecond), std::end(kSecond), w) != std::end(kSecond))
       return true;
     k = e;
   }
@@ -1200,9 +1226,10 @@ Shape classify(std::string_view v) {
   if (isHexId(v)) return Shape::kHex;
   if (isUlid(v)) return Shape::kUlid;
   if (isIp(v)) return Shape::kIp;
-  if (isEmail(v)) return Shape::kEmail;
   if (isSql(v)) return Shape::kSql;
+  // Paths before emails: "/x/{ts}@host.com" is what kUrlPath left of a path, not an address.
   if (isPathLike(v)) return Shape::kPath;
+  if (isEmail(v)) return Shape::kEmail;
   return hasSpace(v) ? Shape::kFreeText : Shape::kWord;
 }
 

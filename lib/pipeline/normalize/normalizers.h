@@ -77,7 +77,9 @@
 
 namespace cardinal::pipeline::normalize {
 
-enum class Normalizer { kUuid, kUlid, kHexId, kNumber, kTimestamp, kIp, kEmail, kUrlPath, kSql, kFilePath, kAuto };
+enum class Normalizer {
+  kUuid, kUlid, kHexId, kNumber, kTimestamp, kIp, kEmail, kUrlPath, kSql, kFilePath, kAuto
+};
 
 // "uuid", "ulid", "hex", "number", "timestamp", "ip", "email", "url_path", "sql", "file_path",
 // "auto"; anything else gives nullopt.
@@ -97,10 +99,12 @@ bool normalize(Normalizer n, std::string_view value, std::string& out, const Opt
 
 // The shape of a value, checked in this order (the first match wins):
 //   kEmpty, kUuid, kTimestamp (ISO date-time or date, epoch), kNumber (any decimal number),
-//   kHex, kUlid, kIp, kEmail, kSql (starts with a SQL verb: uppercase, or lowercase and followed
-//   by a second keyword such as from/into/set/where), kPath (/.., ./, ../, ~/, C:\, scheme://),
-//   kWord (no whitespace), kFreeText.
-enum class Shape { kUuid, kUlid, kHex, kNumber, kTimestamp, kEmail, kIp, kPath, kSql, kWord, kFreeText, kEmpty };
+//   kHex, kUlid, kIp, kSql (starts with a SQL verb: uppercase, or lowercase and followed by a
+//   second keyword such as from/into/set/where), kPath (/.., ./, ../, ~/, C:\, scheme://),
+//   kEmail, kWord (no whitespace), kFreeText.
+enum class Shape {
+  kUuid, kUlid, kHex, kNumber, kTimestamp, kEmail, kIp, kPath, kSql, kWord, kFreeText, kEmpty
+};
 Shape classify(std::string_view value);
 std::string_view shapeName(Shape s);
 
