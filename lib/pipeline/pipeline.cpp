@@ -9,8 +9,12 @@ namespace cardinal::pipeline {
 
 std::vector<std::unique_ptr<Stage>> buildStages(const PipelineConfig& config) {
   std::vector<std::unique_ptr<Stage>> stages;
-  if (config.redactor) stages.push_back(std::make_unique<SanitizeStage>(config.redactor, config.sanitize_metrics));
+  // Normalize before sanitize: a secret inside a URL path, SQL text or file
+  // path is templated or cut away with its query string, and what remains is
+  // checked by the detectors (an IP in a URL's host still gets the value
+  // hashed). The other way round, the normalizers would rewrite hash tokens.
   stages.push_back(std::make_unique<NormalizeStage>(config.normalize_metrics));
+  if (config.redactor) stages.push_back(std::make_unique<SanitizeStage>(config.redactor, config.sanitize_metrics));
   stages.push_back(std::make_unique<RelabelStage>(config.relabel_metrics));
   stages.push_back(std::make_unique<MergeStage>(config.merge_metrics));
   return stages;

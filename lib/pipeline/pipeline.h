@@ -26,7 +26,7 @@ struct PipelineConfig {
 };
 
 // The one place that decides which stages run, in which order:
-// sanitize -> normalize -> relabel (rules) -> merge. The cardinality stage
+// normalize -> sanitize -> relabel (rules) -> merge. The cardinality stage
 // comes before merge when it lands.
 std::vector<std::unique_ptr<Stage>> buildStages(const PipelineConfig& config);
 

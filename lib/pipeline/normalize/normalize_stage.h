@@ -3,8 +3,11 @@
 // they name (URL paths to templates, SQL to fingerprints, ids, timestamps,
 // IPs, emails; pipeline/normalize/normalizers.h). Values that normalize to
 // the same text make series identical, so a family with a normalize rule goes
-// through the merge engine as a whole. Runs after sanitize (a secret is
-// redacted before anything else sees it) and before relabel.
+// through the merge engine as a whole. Runs first, before sanitize: ids and
+// secrets inside paths, queries and SQL are templated away (keeping the
+// meaning), and sanitize then checks what is left; normalizers never see
+// hash tokens. Normalizers are pure functions: nothing here logs or stores a
+// value.
 
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>

@@ -1,5 +1,6 @@
 #include "pipeline/sanitize/detectors.h"
 
+#include <cctype>
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -705,9 +706,32 @@ double shannonEntropyBitsPerChar(std::string_view s) {
   return h;
 }
 
+bool isSecretValuedLabelName(std::string_view name) {
+  // The last word of the name, lowercased: db_password, api-token, clientSecret -> "secret".
+  size_t end = name.size();
+  size_t start = end;
+  while (start > 0) {
+    char c = name[start - 1];
+    if (c == '_' || c == '-' || c == '.') break;
+    if (start < end && c >= 'a' && c <= 'z' && name[start] >= 'A' && name[start] <= 'Z') break;  // camelCase
+    --start;
+  }
+  std::string_view last = name.substr(start, end - start);
+  if (last.size() > 16) return false;
+  char buf[16];
+  for (size_t i = 0; i < last.size(); ++i) buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(last[i])));
+  std::string_view w(buf, last.size());
+  for (std::string_view k : {"password", "passwd", "pwd", "passphrase", "secret", "token", "apikey", "credential",
+                             "credentials", "privatekey"})
+    if (w == k) return true;
+  return false;
+}
+
 std::optional<Detector> detect(std::string_view label_name, std::string_view value, DetectorMask enabled) {
   const size_t n = value.size();
   if (n < 3 || enabled == 0) return std::nullopt;  // the shortest match is "::1"
+  // A label named like a password or token holds a secret whatever it looks like.
+  if ((enabled & detectorBit(Detector::kSecret)) && isSecretValuedLabelName(label_name)) return Detector::kSecret;
 
   const Profile p = profile(value);  // one pass for every pre-filter
   auto on = [enabled](Detector d) { return (enabled & detectorBit(d)) != 0; };

@@ -118,6 +118,11 @@ std::optional<Detector> detect(std::string_view label_name, std::string_view val
 // "tokenizer", "author", "request_id", "trace_id" are not key-like.
 bool isKeyLikeLabelName(std::string_view label_name);
 
+// Label names whose last word is password, passwd, pwd, passphrase, secret,
+// token, apikey, credential(s) or privatekey (db_password, api_token,
+// clientSecret): any value of 3+ characters in them is treated as a secret.
+bool isSecretValuedLabelName(std::string_view label_name);
+
 // Shannon entropy of the byte distribution of `s`, in bits per character
 // (0 for empty or single-symbol strings, at most log2(min(|s|, 256))).
 double shannonEntropyBitsPerChar(std::string_view s);

@@ -1,6 +1,7 @@
 #pragma once
-// Sanitize stage: no sensitive value reaches the upstream. Runs first, for
-// every unprotected label value and for exemplar labels:
+// Sanitize stage: no sensitive value reaches the upstream. Runs right after
+// normalize (which only templates values), for every unprotected label value
+// and for exemplar labels:
 //   1. `redact` rules (by family and label name) act on the named labels;
 //   2. otherwise the built-in detectors (email, IPv4/6, card, JWT, secrets,
 //      phone; rules/rule_set.h DetectorsConfig) decide, with cheap

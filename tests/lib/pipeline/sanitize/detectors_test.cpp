@@ -188,8 +188,8 @@ TEST_CASE("detectors: secret, high-entropy tokens only in key-like labels") {
       {"value", "Zx9Qe2LmP4vR7tYw1KsD3fGh", false},
       {"monkey", "Zx9Qe2LmP4vR7tYw1KsD3fGh", false},
       // Key-like labels, values that are no tokens.
-      {"token", "Zx9Qe2LmP4vR7tYw1KsD", true},  // 20 characters: the shortest flagged
-      {"token", "Zx9Qe2LmP4vR7tYw1Ks", false},  // 19
+      {"session", "Zx9Qe2LmP4vR7tYw1KsD", true},  // 20 characters: the shortest flagged
+      {"session", "Zx9Qe2LmP4vR7tYw1Ks", false},  // 19
       {"token_status", "not_configured_for_this_service", false},
       {"token_status", "internal_server_error_v2_retry_3", false},
       {"auth_method", "SamlAuthenticationProvider", false},
@@ -201,7 +201,7 @@ TEST_CASE("detectors: secret, high-entropy tokens only in key-like labels") {
       {"auth_url", "https://auth.example.org/oauth2/v1/authorize", false},
       {"key_file", "/etc/ssl/private/k8s1a2b3c4d5.pem", false},
       {"key", "00000000000000000000000000000000", false},  // no entropy
-      {"token", "g1H2i3J4k5g1H2i3J4k5g1H2", false},          // ten symbols repeated: 3.3 bits
+      {"session", "g1H2i3J4k5g1H2i3J4k5g1H2", false},          // ten symbols repeated: 3.3 bits
       {"key", "12345678901234567890123", false},          // digits only
       {"session", "short", false},
   };
@@ -301,4 +301,17 @@ TEST_CASE("detectors on seed values: emails flagged; uuids, paths, SQL, pids and
     CHECK_FALSE(detect(v.label, v.value).has_value());
   }
   CHECK(detect("instance", "10.0.0.7:8080") == Detector::kIpv4);
+}
+
+TEST_CASE("detect: labels named like passwords and tokens hold secrets whatever the value") {
+  using namespace cardinal::pipeline::sanitize;
+  CHECK(detect("password", "hunter2hunter2") == Detector::kSecret);
+  CHECK(detect("db_password", "Tr0ub4dor&3xyzzyQ9") == Detector::kSecret);
+  CHECK(detect("clientSecret", "abc") == Detector::kSecret);
+  CHECK(detect("api-token", "plain words") == Detector::kSecret);
+  CHECK_FALSE(detect("password_reset", "true").has_value());
+  CHECK_FALSE(detect("token_type", "bearer").has_value());
+  CHECK_FALSE(detect("passwords_total", "7").has_value());
+  CHECK_FALSE(detect("password", "ab").has_value());  // shorter than any secret
+  CHECK_FALSE(detect("password", "hunter2", kAllDetectors & ~detectorBit(Detector::kSecret)).has_value());
 }
