@@ -45,6 +45,8 @@ std::string_view SeriesBatch::intern(std::string_view v) {
 bool SeriesBatch::anyChanged() const {
   for (const auto& s : series)
     if (s.changed || s.dropped) return true;
+  for (const auto& m : metadata)
+    if (m.changed) return true;
   return false;
 }
 

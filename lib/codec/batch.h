@@ -74,6 +74,7 @@ struct MetadataView {
   std::string_view family;
   std::string_view help;
   std::string_view unit;
+  bool changed = false;  // help or unit rewritten: re-encoded instead of copied
 };
 
 struct Series {

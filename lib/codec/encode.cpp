@@ -86,7 +86,19 @@ void encodeWriteRequest(const SeriesBatch& batch, std::string& out) {
     if (s.changed) putChangedSeries(out, batch, s);
     else wire::putLen(out, 1, s.raw);
   }
-  for (const auto& m : batch.metadata) wire::putLen(out, 3, m.raw);
+  for (const auto& m : batch.metadata) {
+    if (!m.changed) {
+      wire::putLen(out, 3, m.raw);
+      continue;
+    }
+    std::string body;
+    wire::putTag(body, 1, wire::kVarint);
+    wire::putVarint(body, static_cast<uint64_t>(static_cast<int64_t>(m.type)));
+    wire::putLen(body, 2, m.family);
+    wire::putLen(body, 4, m.help);
+    wire::putLen(body, 5, m.unit);
+    wire::putLen(out, 3, body);
+  }
 }
 
 }  // namespace cardinal::codec

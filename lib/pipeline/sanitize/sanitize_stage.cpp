@@ -68,6 +68,24 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
     return std::nullopt;
   };
 
+  // HELP and UNIT texts of metadata: detectors only, hashed or masked.
+  for (auto& m : batch.metadata) {
+    for (std::string_view* text : {&m.help, &m.unit}) {
+      if (text->empty() || det.enabled == 0) continue;
+      auto d = sanitize::detect(text == &m.help ? "help" : "unit", *text, det.enabled);
+      if (!d) continue;
+      if (det.action == RedactMethod::kHash) {
+        redactor_->token(*text, token);
+        *text = batch.intern(token);
+      } else {
+        *text = batch.intern(det.mask);
+      }
+      m.changed = true;
+      any = true;
+      count(sanitize::detectorName(*d), det.action == RedactMethod::kHash ? RedactMethod::kHash : RedactMethod::kMask);
+    }
+  }
+
   for (auto& s : batch.series) {
     if (s.dropped) continue;
     // Exemplar labels: detectors only, hash or mask (never dropped silently).
