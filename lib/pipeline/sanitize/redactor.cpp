@@ -70,17 +70,22 @@ core::Result<Redactor> Redactor::loadOrCreate(const std::string& key_file, const
   return Redactor(std::move(key));
 }
 
-void Redactor::token(std::string_view value, std::string& out) const {
+uint64_t Redactor::mac64(std::string_view value) const {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()), reinterpret_cast<const unsigned char*>(value.data()),
        value.size(), md, &len);
-  out.assign(kTokenPrefix);
-  for (size_t i = 0; i < kTokenHexDigits / 2; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
+  uint64_t mac = 0;
+  for (size_t i = 0; i < 8; ++i) mac = (mac << 8) | md[i];
+  return mac;
 }
+
+void Redactor::formatToken(uint64_t mac, std::string& out) {
+  out.assign(kTokenPrefix);
+  for (int shift = 60; shift >= 0; shift -= 4) out += kHex[(mac >> shift) & 15];
+}
+
+void Redactor::token(std::string_view value, std::string& out) const { formatToken(mac64(value), out); }
 
 bool Redactor::isToken(std::string_view v) {
   if (v.size() != kTokenPrefix.size() + kTokenHexDigits || v.substr(0, kTokenPrefix.size()) != kTokenPrefix) return false;

@@ -33,6 +33,9 @@ class Redactor {
 
   // Writes the token for `value` into `out` (replacing its content).
   void token(std::string_view value, std::string& out) const;
+  // The token's 64 bits (the truncated HMAC), and its text form.
+  uint64_t mac64(std::string_view value) const;
+  static void formatToken(uint64_t mac, std::string& out);
   static bool isToken(std::string_view v);
 
  private:

@@ -48,6 +48,23 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
   std::vector<LabelView> scratch;
   std::string token;
 
+  // Tokens are cached per value in the decision cache (the 64-bit truncated
+  // HMAC is the payload), so a repeated sensitive value costs a lookup, not an
+  // HMAC. Keyed by a 64-bit hash of the value: a collision would give a wrong
+  // token, never the raw value.
+  auto tokenFor = [&](std::string_view value) -> std::string_view {
+    uint64_t key = core::hashBytes(value, 0x7a6f1d2c3b4e5f60ULL);
+    uint64_t mac;
+    if (auto d = ctx.cache ? ctx.cache->find(key, 0, kTokenCacheStage) : std::nullopt) {
+      mac = d->payload;
+    } else {
+      mac = redactor_->mac64(value);
+      if (ctx.cache) ctx.cache->put(key, 0, kTokenCacheStage, {kTokenCacheStage, 0, mac});
+    }
+    sanitize::Redactor::formatToken(mac, token);
+    return batch.intern(token);
+  };
+
   auto count = [&](std::string_view source, RedactMethod m) {
     if (metrics_)
       metrics_->redacted.Add({{"source", std::string(source)}, {"method", std::string(rules::redactMethodName(m))}})
@@ -75,8 +92,7 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
       auto d = sanitize::detect(text == &m.help ? "help" : "unit", *text, det.enabled);
       if (!d) continue;
       if (det.action == RedactMethod::kHash) {
-        redactor_->token(*text, token);
-        *text = batch.intern(token);
+        *text = tokenFor(*text);
       } else {
         *text = batch.intern(det.mask);
       }
@@ -96,8 +112,7 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
           auto d = l.value.empty() ? std::nullopt : sanitize::detect(l.name, l.value, det.enabled);
           if (!d) continue;
           if (det.action == RedactMethod::kHash) {
-            redactor_->token(l.value, token);
-            l.value = batch.intern(token);
+            l.value = tokenFor(l.value);
           } else {
             l.value = batch.intern(det.mask);
           }
@@ -128,8 +143,7 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
       changed = true;
       switch (f->method) {
         case RedactMethod::kHash:
-          redactor_->token(l.value, token);
-          scratch.push_back({l.name, batch.intern(token)});
+          scratch.push_back({l.name, tokenFor(l.value)});
           break;
         case RedactMethod::kMask:
           scratch.push_back({l.name, batch.intern(*f->mask)});

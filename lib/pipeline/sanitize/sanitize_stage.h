@@ -33,6 +33,7 @@ struct SanitizeMetrics {
 class SanitizeStage final : public Stage {
  public:
   static constexpr uint32_t kCacheStage = 3;
+  static constexpr uint32_t kTokenCacheStage = 4;
   SanitizeStage(const sanitize::Redactor* redactor, SanitizeMetrics* metrics) : redactor_(redactor), metrics_(metrics) {}
   std::string_view name() const override { return "sanitize"; }
   Outcome process(codec::SeriesBatch& batch, StageContext& ctx) const override;

@@ -101,3 +101,15 @@ rules:
   CHECK(f.batch.series[1].dropped);
   CHECK(valueOf(back.timeseries(1), "email") == "pedro@example.com");
 }
+
+TEST_CASE("tokens of repeated sensitive values come from the cache, equal to fresh ones") {
+  Fixture f("rules: []\n");
+  auto req = testing::makeRequest({makeSeries({{"__name__", "a"}, {"email", "ana@example.com"}}),
+                                   makeSeries({{"__name__", "b"}, {"email", "ana@example.com"}})});
+  auto first = f.run(req);
+  size_t entries = f.cache.size();
+  auto second = f.run(req);
+  CHECK(f.cache.size() == entries);  // nothing new computed
+  CHECK(valueOf(second.timeseries(0), "email") == f.token("ana@example.com"));
+  CHECK(valueOf(second.timeseries(1), "email") == valueOf(first.timeseries(0), "email"));
+}
