@@ -240,21 +240,20 @@ core::Result<Rule> parseRule(const Ctx& c, const YAML::Node& n, size_t index, co
     }
     // Check every $n / ${n} reference against the regex's groups.
     for (size_t i = 0; i < r.replacement.size(); ++i) {
-      if (r.replacement[i] != '$' || i + 1 >= r.replacement.size()) continue;
-      size_t j = i + 1;
-      bool braced = r.replacement[j] == '{';
-      if (braced) ++j;
-      size_t k = j;
-      while (k < r.replacement.size() && std::isalnum(static_cast<unsigned char>(r.replacement[k]))) ++k;
-      std::string ref = r.replacement.substr(j, k - j);
-      if (ref.empty()) continue;
-      if (std::all_of(ref.begin(), ref.end(), ::isdigit)) {
-        if (std::stoul(ref) > static_cast<size_t>(r.value_regex->NumberOfCapturingGroups()))
-          return Error{c.at(n["replacement"]) + "replacement refers to group $" + ref + " but the regex has " +
-                       std::to_string(r.value_regex->NumberOfCapturingGroups())};
-      } else if (!r.value_regex->NamedCapturingGroups().count(ref)) {
-        return Error{c.at(n["replacement"]) + "replacement refers to unknown group \"" + ref + "\""};
+      if (r.replacement[i] != '$') continue;
+      if (i + 1 < r.replacement.size() && r.replacement[i + 1] == '$') {  // "$$": a literal "$"
+        ++i;
+        continue;
       }
+      auto ref = scanGroupRef(r.replacement, i, *r.value_regex);
+      if (!ref) continue;
+      std::string text(ref->text.substr(0, 32));
+      if (ref->group < 0)
+        return Error{c.at(n["replacement"]) + "replacement refers to unknown group \"" + text + "\""};
+      if (ref->group > r.value_regex->NumberOfCapturingGroups())
+        return Error{c.at(n["replacement"]) + "replacement refers to group $" + text + " but the regex has " +
+                     std::to_string(r.value_regex->NumberOfCapturingGroups())};
+      i = ref->end - 1;
     }
   } else {
     for (const char* k : {"source_label", "target_label", "regex", "replacement"})

@@ -1,6 +1,9 @@
 #include "rules/rule_set.h"
 
 #include <algorithm>
+#include <charconv>
+#include <climits>
+#include <cstdint>
 
 namespace cardinal::rules {
 
@@ -24,6 +27,28 @@ std::string_view redactMethodName(RedactMethod m) {
     case RedactMethod::kDropSeries: return "drop_series";
   }
   return "?";
+}
+
+std::optional<GroupRef> scanGroupRef(std::string_view rep, size_t i, const RE2& re) {
+  size_t j = i + 1;
+  if (j >= rep.size()) return std::nullopt;
+  const bool braced = rep[j] == '{';
+  if (braced) ++j;
+  size_t k = j;
+  while (k < rep.size() && (std::isalnum(static_cast<unsigned char>(rep[k])) || rep[k] == '_')) ++k;
+  if (k == j || (braced && (k >= rep.size() || rep[k] != '}'))) return std::nullopt;
+  GroupRef ref;
+  ref.text = rep.substr(j, k - j);
+  ref.end = braced ? k + 1 : k;
+  if (std::all_of(ref.text.begin(), ref.text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    int n = 0;
+    auto [p, ec] = std::from_chars(ref.text.data(), ref.text.data() + ref.text.size(), n);
+    ref.group = ec == std::errc() && p == ref.text.data() + ref.text.size() ? n : INT32_MAX;
+  } else {
+    auto it = re.NamedCapturingGroups().find(std::string(ref.text));
+    ref.group = it == re.NamedCapturingGroups().end() ? -1 : it->second;
+  }
+  return ref;
 }
 
 bool RuleSet::hasAction(Action a) const {

@@ -86,6 +86,16 @@ struct Rule {
   bool namesLabel(std::string_view label) const;  // labels / label_regex
 };
 
+// A `$1`, `${1}` or `${name}` reference in a replacement, as the loader
+// validates it and the relabel stage expands it (one scanner for both).
+struct GroupRef {
+  size_t end = 0;          // index just past the reference
+  std::string_view text;   // the number or name
+  int group = -1;          // the group number; -1 for an unknown name; INT32_MAX for an absurd number
+};
+// `rep[i]` must be '$'. nullopt: not a reference (the '$' is literal).
+std::optional<GroupRef> scanGroupRef(std::string_view rep, size_t i, const RE2& re);
+
 struct RuleSet {
   std::vector<Rule> rules;
   std::vector<std::string> protected_labels;  // built-ins plus configured, sorted

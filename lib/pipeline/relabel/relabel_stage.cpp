@@ -35,29 +35,19 @@ void expand(const rules::Rule& r, const re2::StringPiece* groups, int ngroups, s
   const std::string& rep = r.replacement;
   out.clear();
   for (size_t i = 0; i < rep.size(); ++i) {
-    if (rep[i] != '$' || i + 1 >= rep.size()) {
+    if (rep[i] == '$' && i + 1 < rep.size() && rep[i + 1] == '$') {  // "$$" is a literal "$", as in Prometheus
+      out += '$';
+      ++i;
+      continue;
+    }
+    auto ref = rep[i] == '$' ? rules::scanGroupRef(rep, i, *r.value_regex) : std::nullopt;
+    if (!ref) {
       out += rep[i];
       continue;
     }
-    size_t j = i + 1;
-    bool braced = rep[j] == '{';
-    if (braced) ++j;
-    size_t k = j;
-    while (k < rep.size() && (std::isalnum(static_cast<unsigned char>(rep[k])) || rep[k] == '_')) ++k;
-    std::string ref = rep.substr(j, k - j);
-    if (ref.empty() || (braced && (k >= rep.size() || rep[k] != '}'))) {
-      out += rep[i];
-      continue;
-    }
-    int idx = -1;
-    if (std::all_of(ref.begin(), ref.end(), ::isdigit)) {
-      idx = std::stoi(ref);
-    } else {
-      auto it = r.value_regex->NamedCapturingGroups().find(ref);
-      if (it != r.value_regex->NamedCapturingGroups().end()) idx = it->second;
-    }
+    const int idx = ref->group;
     if (idx >= 0 && idx < ngroups && groups[idx].data() != nullptr) out.append(groups[idx].data(), groups[idx].size());
-    i = braced ? k : k - 1;
+    i = ref->end - 1;
   }
 }
 

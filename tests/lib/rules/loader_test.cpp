@@ -74,6 +74,12 @@ TEST_CASE("every mistake is reported with file and line") {
   CHECK(errorOf("rules:\n  - action: replace\n") == "r.yaml:2: replace needs \"source_label\"");
   CHECK(errorOf("rules:\n  - action: replace\n    source_label: a\n    regex: \"(x)\"\n    replacement: \"$2\"\n") ==
         "r.yaml:5: replacement refers to group $2 but the regex has 1");
+  // Found by the rule-loader fuzzer: a group number too large for any integer.
+  CHECK(errorOf("rules:\n  - action: replace\n    source_label: a\n    regex: \"(x)\"\n    replacement: \"$2222222222222222222222\"\n") ==
+        "r.yaml:5: replacement refers to group $2222222222222222222222 but the regex has 1");
+  CHECK(errorOf("rules:\n  - action: replace\n    source_label: a\n    regex: \"(?P<my_id>x)\"\n    replacement: \"${my_id}-$1\"\n") == "OK");
+  CHECK(errorOf("rules:\n  - action: replace\n    source_label: a\n    regex: \"(?P<my_id>x)\"\n    replacement: \"${nope}\"\n") ==
+        "r.yaml:5: replacement refers to unknown group \"nope\"");
   CHECK(errorOf("rules:\n  - action: replace\n    source_label: a\n    target_label: instance\n") ==
         "r.yaml:2: label \"instance\" is protected and cannot be rewritten");
   CHECK(errorOf("rules:\n  - action: drop\n    lables: [a]\n").find("r.yaml:3: unknown key \"lables\" in rule") == 0);

@@ -146,3 +146,17 @@ TEST_CASE("decisions are cached; a new generation re-evaluates; dry run changes 
   CHECK_FALSE(f.batch.series[0].dropped);
   CHECK_FALSE(f.batch.anyChanged());
 }
+
+TEST_CASE("replace expands $n, ${n} and ${name}, $$ is a literal $, an unmatched group is empty") {
+  Fixture f(R"y(
+rules:
+  - match: {metric: m}
+    action: replace
+    source_label: path
+    target_label: route
+    regex: "/(?P<kind>[a-z]+)/([0-9]+)(/x)?"
+    replacement: "${kind}:$2${3}$$"
+)y");
+  f.run(testing::makeRequest({makeSeries({{"__name__", "m"}, {"path", "/users/42"}})}));
+  CHECK(f.labels(0) == "__name__=m,path=/users/42,route=users:42$,");
+}
