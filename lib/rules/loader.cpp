@@ -357,6 +357,9 @@ core::Result<std::shared_ptr<const RuleSet>> parseRules(std::string_view yaml, c
     if (auto st = parseDocument(Ctx{name}, *root, set, protect); !st) return Error{st.error()};
   } catch (const YAML::Exception& e) {
     return Error{name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg};
+  } catch (const std::exception& e) {
+    // A reload must never take the proxy down; the fuzz target treats this as a bug.
+    return Error{name + ": internal error while loading rules: " + e.what()};
   }
   set.files.push_back(name);
   return finish(std::move(set), std::move(protect));
@@ -389,6 +392,8 @@ core::Result<std::shared_ptr<const RuleSet>> loadRuleFiles(const std::vector<std
       if (auto st = parseDocument(Ctx{paths[i]}, docs[i], set, protect); !st) return Error{st.error()};
     } catch (const YAML::Exception& e) {
       return Error{paths[i] + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg};
+    } catch (const std::exception& e) {
+      return Error{paths[i] + ": internal error while loading rules: " + e.what()};
     }
     set.files.push_back(paths[i]);
   }
