@@ -77,17 +77,21 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
   for (size_t si = 0; si < batch.series.size(); ++si) {
     codec::Series& s = batch.series[si];
     if (s.dropped) continue;
+    // A `drop` decision: applied, or only counted under --dry-run.
+    auto dropSeries = [&] {
+      if (ctx.dry_run) {
+        if (metrics_) metrics_->dry_run_would_change.Increment();
+        return;
+      }
+      s.dropped = true;
+      any = true;
+      if (metrics_) metrics_->dropped_series.Increment();
+    };
     if (ctx.cache) {
       if (auto d = ctx.cache->find(s.hash, generation, kSeriesCacheStage)) {
         if (d->action == kUntouched) continue;
         if (d->action == kDropSeries) {
-          if (ctx.dry_run) {
-            if (metrics_) metrics_->dry_run_would_change.Increment();
-            continue;
-          }
-          s.dropped = true;
-          any = true;
-          if (metrics_) metrics_->dropped_series.Increment();
+          dropSeries();
           continue;
         }
       }
@@ -111,9 +115,7 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
       const auto& r = rs->rules[i];
       if (r.action == Action::kKeep && r.labels.empty() && !r.label_regex) exempt = true;
       if (r.action == Action::kDrop) drop = true;
-      if (r.action == Action::kReplace || r.action == Action::kDropLabel) {
-        rewriting = true;
-      }
+      if (r.action == Action::kReplace || r.action == Action::kDropLabel) rewriting = true;
     }
     if (exempt || (!drop && !rewriting)) {
       if (!s.merge) remember(kUntouched);  // a series an earlier stage rewrote is never cached as untouched
@@ -121,13 +123,7 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
     }
     if (drop) {
       remember(kDropSeries);
-      if (ctx.dry_run) {
-        if (metrics_) metrics_->dry_run_would_change.Increment();
-        continue;
-      }
-      s.dropped = true;
-      any = true;
-      if (metrics_) metrics_->dropped_series.Increment();
+      dropSeries();
       continue;
     }
 
