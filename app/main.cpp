@@ -1,6 +1,7 @@
 // cardinal: a Prometheus remote-write proxy. This file only wires things
 // together: flags, signals, threads. Everything it calls is in lib/ and tested.
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -20,6 +21,8 @@
 #include "pipeline/pipeline.h"
 #include "core/file_io.h"
 #include "pipeline/family.h"
+#include "pipeline/cardinality/cardinality_stage.h"
+#include "pipeline/cardinality/cardinality_state.h"
 #include "pipeline/merge/emitter.h"
 #include "pipeline/merge/merge_stage.h"
 #include "pipeline/merge/merge_state.h"
@@ -74,6 +77,16 @@ struct Options {
   milliseconds merge_stale_after{5 * 60'000};
   size_t merge_queue = 1000;
   std::string hmac_key_file;
+  bool cardinality_enabled = true;
+  milliseconds cardinality_window{3'600'000};
+  size_t cardinality_sub_windows = 12;
+  size_t cardinality_identifier_limit = 100;
+  size_t cardinality_enum_limit = 2000;
+  size_t cardinality_max_series = 20'000;
+  size_t cardinality_max_families = 20'000;
+  size_t cardinality_max_labels = 32;
+  size_t cardinality_max_memory = size_t{512} << 20;
+  milliseconds cardinality_release_hold{600'000};
   bool version = false;
   bool help = false;
 };
@@ -113,6 +126,16 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addCount("merge.max-outputs", &o.merge_max_outputs, "Merged output series; new ones beyond are refused and counted");
   f.addDuration("merge.stale-after", &o.merge_stale_after, "An input without samples for this long is retired (its contribution stays)");
   f.addCount("merge.queue-max-requests", &o.merge_queue, "Merged-series requests queued for the upstream; the oldest is dropped beyond");
+  f.addBool("cardinality.enabled", &o.cardinality_enabled, "Run the cardinality engine (automatic keep/normalize/drop decisions per family and label)");
+  f.addDuration("cardinality.window", &o.cardinality_window, "Sliding window of the distinct-value and series estimates");
+  f.addCount("cardinality.sub-windows", &o.cardinality_sub_windows, "Sub-windows the window rolls over in (window / sub-windows each)");
+  f.addCount("cardinality.identifier-limit", &o.cardinality_identifier_limit, "Distinct values of an identifier-shaped label (uuid, hex, token, timestamp, email, ip, unique numbers) before it is dropped");
+  f.addCount("cardinality.enum-limit", &o.cardinality_enum_limit, "Distinct values of a word-like label (routes, countries, versions, small numbers) before it is dropped");
+  f.addCount("cardinality.max-series", &o.cardinality_max_series, "Label sets per family before the label with the most distinct values is dropped (repeated while over)");
+  f.addCount("cardinality.max-families", &o.cardinality_max_families, "Metric families tracked; new ones beyond are forwarded untracked and counted");
+  f.addCount("cardinality.max-labels-per-family", &o.cardinality_max_labels, "Label names tracked per family; more are forwarded untracked and counted");
+  f.addBytes("cardinality.max-memory", &o.cardinality_max_memory, "Memory budget of the cardinality state; over it, idle families without decisions are evicted and new ones refused");
+  f.addDuration("cardinality.release-hold", &o.cardinality_release_hold, "A decision is released after its label stayed below half its limit for this long");
   f.addBool("version", &o.version, "Print the version and exit");
   f.addBool("help", &o.help, "Show this help and exit");
 }
@@ -152,9 +175,34 @@ int run(Options& o) {
       core::logInfo("merge state restored", {{"outputs", std::to_string(stats.outputs)}, {"inputs", std::to_string(stats.inputs)}});
     }
   }
+  // Cardinality state: sketches and decisions, restored so a restart does not let raw ids through.
+  pipeline::CardinalityMetrics cardinality_metrics(registry);
+  pipeline::cardinality::Config ccfg_card;
+  ccfg_card.window.sub_windows = static_cast<uint32_t>(std::clamp<size_t>(o.cardinality_sub_windows, 1, 1024));
+  ccfg_card.window.sub_window_ms = std::max<int64_t>(1000, o.cardinality_window.count() / ccfg_card.window.sub_windows);
+  ccfg_card.identifier_limit = o.cardinality_identifier_limit;
+  ccfg_card.enum_limit = o.cardinality_enum_limit;
+  ccfg_card.max_series = o.cardinality_max_series;
+  ccfg_card.max_families = o.cardinality_max_families;
+  ccfg_card.max_labels_per_family = o.cardinality_max_labels;
+  ccfg_card.max_memory_bytes = o.cardinality_max_memory;
+  ccfg_card.release_hold_ms = o.cardinality_release_hold.count();
+  ccfg_card.dry_run = o.dry_run;
+  pipeline::cardinality::CardinalityState cardinality_state(ccfg_card);
+  const std::string cardinality_snapshot_path = o.storage_path + "/cardinality.snapshot";
+  if (o.cardinality_enabled) {
+    if (auto data = core::readFile(cardinality_snapshot_path); data) {
+      if (auto st = cardinality_state.restore(*data); !st)
+        core::logError("cardinality snapshot not restored; starting empty",
+                       {{"path", cardinality_snapshot_path}, {"error", st.error()}});
+      else
+        core::logInfo("cardinality state restored", {{"families", std::to_string(cardinality_state.familyCount())}});
+    }
+  }
   auto snapshot = [&] {
     auto t0 = std::chrono::steady_clock::now();
     auto st = core::writeFileAtomic(snapshot_path, merge_state.snapshot());
+    if (st && o.cardinality_enabled) st = core::writeFileAtomic(cardinality_snapshot_path, cardinality_state.snapshot());
     if (!st) core::logError("snapshot failed", {{"error", st.error()}});
     else core::logDebug("snapshot written", {{"ms", std::to_string(std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count())}});
   };
@@ -180,8 +228,13 @@ int run(Options& o) {
     core::logError("cannot set up hash redaction", {{"error", redactor.error()}});
     return 2;
   }
-  pipeline::PipelineConfig pcfg{&relabel_metrics, &merge_metrics, &*redactor, &sanitize_metrics, &normalize_metrics};
+  pipeline::PipelineConfig pcfg{&relabel_metrics, &merge_metrics, &*redactor, &sanitize_metrics, &normalize_metrics,
+                                &cardinality_metrics};
   pipeline::Pipeline pipeline(pipeline::buildStages(pcfg));
+  // The same stages without metrics, for /api/v1/stats/explain (which must count nothing).
+  pipeline::PipelineConfig explain_cfg;
+  explain_cfg.redactor = &*redactor;
+  pipeline::Pipeline explain_pipeline(pipeline::buildStages(explain_cfg));
   pipeline::DecisionCache cache(o.cache_series);
   pipeline::TypeTable types;
 
@@ -192,6 +245,9 @@ int run(Options& o) {
   wcfg.dry_run = o.dry_run;
   server::WriteHandler write(wcfg, pipeline, rules, types, cache, client, metrics, core::SystemClock::instance());
   write.setMergeState(&merge_state);
+  if (o.cardinality_enabled) write.setCardinalityState(&cardinality_state);
+  server::StatsHandler stats({cardinality_state, explain_pipeline, rules, types, cache, &merge_state,
+                              core::SystemClock::instance(), o.dry_run});
   upstream::OrderedSender merged_sender(ioc, client, {o.merge_queue, std::chrono::milliseconds(1000)},
                                         &merged_sender_metrics);
 
@@ -218,6 +274,33 @@ int run(Options& o) {
     });
   };
   schedule_snapshot();
+  // Cardinality maintenance: releases (hysteresis), top-K refresh, memory budget; bounded gauges.
+  net::steady_timer maintain_timer(ioc);
+  std::function<void()> schedule_maintain = [&] {
+    maintain_timer.expires_after(std::chrono::seconds(5));
+    maintain_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      cardinality_state.maintain(core::SystemClock::instance().nowMillis());
+      cardinality_metrics.families.Set(static_cast<double>(cardinality_state.familyCount()));
+      cardinality_metrics.memory_bytes.Set(static_cast<double>(cardinality_state.memoryBytes()));
+      cardinality_metrics.untracked_families.Set(static_cast<double>(cardinality_state.untrackedFamilies()));
+      cardinality_metrics.evicted_families.Set(static_cast<double>(cardinality_state.evictedFamilies()));
+      size_t drop = 0, norm = 0, fold = 0;
+      for (const auto& f : cardinality_state.families()) {
+        std::lock_guard lock(f->mu);
+        for (const auto& l : f->labels) {
+          drop += l->decision.kind == pipeline::cardinality::DecisionKind::kDrop;
+          norm += l->decision.kind == pipeline::cardinality::DecisionKind::kNormalize;
+          fold += l->decision.kind == pipeline::cardinality::DecisionKind::kFold;
+        }
+      }
+      cardinality_metrics.labels_drop.Set(static_cast<double>(drop));
+      cardinality_metrics.labels_normalize.Set(static_cast<double>(norm));
+      cardinality_metrics.labels_fold.Set(static_cast<double>(fold));
+      schedule_maintain();
+    });
+  };
+  if (o.cardinality_enabled) schedule_maintain();
 
   std::atomic<bool> ready{false};
   auto reload = [&]() -> std::string {
@@ -226,7 +309,7 @@ int run(Options& o) {
   };
   rules::FileWatcher watcher(o.rule_files, [&] { reload(); });
   if (auto st = watcher.start(); !st) core::logWarn("rule files are not watched; use SIGHUP or /-/reload", {{"error", st.error()}});
-  server::Routes routes({write, registry, metrics, [&] { return ready.load(); }, reload});
+  server::Routes routes({write, registry, metrics, [&] { return ready.load(); }, reload, &stats});
 
   server::ServerConfig scfg;
   scfg.listen_address = o.listen_address;
@@ -275,6 +358,7 @@ int run(Options& o) {
       core::logWarn("shutdown deadline reached", {{"requests_in_flight", std::to_string(http_server.busy())},
                                                   {"merged_requests_queued", std::to_string(merged_sender.queued())}});
     snapshot_timer.cancel();
+    maintain_timer.cancel();
     snapshot();
     core::logInfo("stopped");
     ioc.stop();

@@ -38,6 +38,7 @@ class ManualClock final : public Clock {
     return std::chrono::steady_clock::time_point(std::chrono::milliseconds(ms_.load()));
   }
   void advance(std::chrono::milliseconds d) { ms_ += d.count(); }
+  void set(int64_t ms) { ms_ = ms; }
 
  private:
   std::atomic<int64_t> ms_;

@@ -2,7 +2,9 @@
 // Runs an ordered list of stages over one batch. Built once per rule-set
 // generation and shared read-only by all I/O threads.
 
+#include <functional>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "pipeline/stage.h"
@@ -13,6 +15,7 @@ struct RelabelMetrics;
 struct MergeStageMetrics;
 struct SanitizeMetrics;
 struct NormalizeMetrics;
+struct CardinalityMetrics;
 namespace sanitize {
 class Redactor;
 }
@@ -23,11 +26,11 @@ struct PipelineConfig {
   const sanitize::Redactor* redactor = nullptr;  // null: no sanitize stage (tests of other stages)
   SanitizeMetrics* sanitize_metrics = nullptr;
   NormalizeMetrics* normalize_metrics = nullptr;
+  CardinalityMetrics* cardinality_metrics = nullptr;
 };
 
 // The one place that decides which stages run, in which order:
-// normalize -> sanitize -> relabel (rules) -> merge. The cardinality stage
-// comes before merge when it lands.
+// normalize -> sanitize -> relabel (rules) -> cardinality -> merge.
 std::vector<std::unique_ptr<Stage>> buildStages(const PipelineConfig& config);
 
 class Pipeline {
@@ -36,6 +39,10 @@ class Pipeline {
   // kDropped if every series ended up dropped, kModified if any changed.
   Outcome run(codec::SeriesBatch& batch, StageContext& ctx) const;
   size_t size() const { return stages_.size(); }
+  // Runs the stages one by one, calling `after_stage` after each (for
+  // /api/v1/stats/explain, with StageContext::explain set).
+  void explain(codec::SeriesBatch& batch, StageContext& ctx,
+               const std::function<void(std::string_view, Outcome)>& after_stage) const;
 
  private:
   std::vector<std::unique_ptr<Stage>> stages_;

@@ -6,7 +6,9 @@
 // through the StageContext, never held by the stage.
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "codec/batch.h"
 #include "core/clock.h"
@@ -22,6 +24,9 @@ class TypeTable;
 namespace merge {
 class MergeState;
 }
+namespace cardinality {
+class CardinalityState;
+}
 
 enum class Outcome { kUnchanged, kModified, kDropped };
 
@@ -33,6 +38,10 @@ struct StageContext {
   const rules::RuleSet* rules = nullptr;  // the snapshot this request runs on
   TypeTable* types = nullptr;             // family -> type, learned from metadata and siblings
   merge::MergeState* merge = nullptr;     // merged output series state
+  cardinality::CardinalityState* cardinality = nullptr;  // sketches and automatic decisions
+  // GET /api/v1/stats/explain: stages change the batch as usual but leave all
+  // state alone (no observation, no merge input) and say why in `notes`.
+  std::vector<std::string>* explain = nullptr;
 };
 
 class Stage {

@@ -1,6 +1,7 @@
 #include "rules/loader.h"
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -110,13 +111,54 @@ core::Status parseMerge(const Ctx& c, const YAML::Node& n, Rule& r) {
   return core::Status::Ok();
 }
 
+core::Result<uint64_t> positiveInteger(const Ctx& c, const YAML::Node& n, std::string_view key) {
+  const std::string text = n.IsScalar() ? n.Scalar() : "";
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v == 0)
+    return Error{c.at(n) + "\"" + std::string(key) + "\" must be a positive integer"};
+  return v;
+}
+
+// mode, limit, max_series, top_k: the cardinality action's own keys.
+core::Status parseCardinality(const Ctx& c, const YAML::Node& n, Rule& r) {
+  for (const char* k : {"mode", "limit", "max_series", "top_k"})
+    if (n[k] && r.action != Action::kCardinality)
+      return Error{c.at(n[k]) + "\"" + std::string(k) + "\" applies to cardinality only"};
+  if (r.action != Action::kCardinality) return core::Status::Ok();
+  auto& cs = r.cardinality;
+  if (n["mode"]) {
+    std::string m = n["mode"].IsScalar() ? n["mode"].Scalar() : "";
+    if (m == "enforce") cs.mode = CardinalityMode::kEnforce;
+    else if (m == "observe") cs.mode = CardinalityMode::kObserve;
+    else if (m == "off") cs.mode = CardinalityMode::kOff;
+    else return Error{c.at(n["mode"]) + "\"mode\" must be enforce, observe or off"};
+  }
+  for (auto [key, dst] : {std::pair{"limit", &cs.limit}, std::pair{"max_series", &cs.max_series}}) {
+    if (!n[key]) continue;
+    auto v = positiveInteger(c, n[key], key);
+    if (!v) return Error{v.error()};
+    *dst = *v;
+  }
+  if (n["top_k"]) {
+    auto v = positiveInteger(c, n["top_k"], "top_k");
+    if (!v) return Error{v.error()};
+    if (*v > 1000) return Error{c.at(n["top_k"]) + "\"top_k\" must be at most 1000"};
+    cs.top_k = static_cast<uint32_t>(*v);
+  }
+  if (!cs.mode && !cs.limit && !cs.max_series && !cs.top_k && !n["merge"])
+    return Error{c.at(n) + "cardinality needs at least one of mode, limit, max_series, top_k, merge"};
+  return core::Status::Ok();
+}
+
 core::Result<Rule> parseRule(const Ctx& c, const YAML::Node& n, size_t index, const std::set<std::string>& protect) {
   if (!n.IsMap()) return Error{c.at(n) + "a rule must be a map"};
   Rule r;
   r.where = c.file + ":" + std::to_string(n.Mark().line + 1);
   if (auto st = checkKeys(c, n,
                           {"name", "match", "action", "labels", "label_regex", "source_label", "target_label",
-                           "regex", "replacement", "merge", "type", "method", "mask", "normalizer"},
+                           "regex", "replacement", "merge", "type", "method", "mask", "normalizer", "mode", "limit",
+                           "max_series", "top_k"},
                           "rule");
       !st)
     return Error{st.error()};
@@ -136,7 +178,8 @@ core::Result<Rule> parseRule(const Ctx& c, const YAML::Node& n, size_t index, co
   else if (a == "replace") r.action = Action::kReplace;
   else if (a == "redact") r.action = Action::kRedact;
   else if (a == "normalize") r.action = Action::kNormalize;
-  else return Error{c.at(action) + "unknown action \"" + a + "\" (keep, drop, drop_label, replace, redact, normalize)"};
+  else if (a == "cardinality") r.action = Action::kCardinality;
+  else return Error{c.at(action) + "unknown action \"" + a + "\" (keep, drop, drop_label, replace, redact, normalize, cardinality)"};
 
   if (const auto& m = n["match"]) {
     if (!m.IsMap()) return Error{c.at(m) + "\"match\" must be a map"};
@@ -157,10 +200,10 @@ core::Result<Rule> parseRule(const Ctx& c, const YAML::Node& n, size_t index, co
   }
 
   const bool label_action = r.action == Action::kDropLabel || r.action == Action::kRedact || r.action == Action::kNormalize;
-  const bool takes_labels = label_action || r.action == Action::kKeep;
+  const bool takes_labels = label_action || r.action == Action::kKeep || r.action == Action::kCardinality;
   if (n["labels"]) {
     if (!takes_labels)
-      return Error{c.at(n["labels"]) + "\"labels\" applies to keep, drop_label, redact and normalize only"};
+      return Error{c.at(n["labels"]) + "\"labels\" applies to keep, drop_label, redact, normalize and cardinality only"};
     auto l = stringList(c, n["labels"], "labels");
     if (!l) return Error{l.error()};
     for (const auto& name : *l) {
@@ -173,7 +216,7 @@ core::Result<Rule> parseRule(const Ctx& c, const YAML::Node& n, size_t index, co
   }
   if (n["label_regex"]) {
     if (!takes_labels)
-      return Error{c.at(n["label_regex"]) + "\"label_regex\" applies to keep, drop_label, redact and normalize only"};
+      return Error{c.at(n["label_regex"]) + "\"label_regex\" applies to keep, drop_label, redact, normalize and cardinality only"};
     auto s = scalar(c, n["label_regex"], "label_regex");
     if (!s) return Error{s.error()};
     auto re = compile(c, n["label_regex"], *s);
@@ -260,6 +303,7 @@ core::Result<Rule> parseRule(const Ctx& c, const YAML::Node& n, size_t index, co
       if (n[k]) return Error{c.at(n[k]) + "\"" + std::string(k) + "\" applies to replace only"};
   }
 
+  if (auto st = parseCardinality(c, n, r); !st) return Error{st.error()};
   if (n["merge"]) {
     if (r.action == Action::kKeep || r.action == Action::kDrop)
       return Error{c.at(n["merge"]) + "\"merge\" applies to rules that rewrite labels"};

@@ -7,6 +7,15 @@
 
 namespace cardinal::rules {
 
+std::string_view cardinalityModeName(CardinalityMode m) {
+  switch (m) {
+    case CardinalityMode::kEnforce: return "enforce";
+    case CardinalityMode::kObserve: return "observe";
+    case CardinalityMode::kOff: return "off";
+  }
+  return "enforce";
+}
+
 std::string_view actionName(Action a) {
   switch (a) {
     case Action::kKeep: return "keep";
@@ -15,6 +24,7 @@ std::string_view actionName(Action a) {
     case Action::kReplace: return "replace";
     case Action::kRedact: return "redact";
     case Action::kNormalize: return "normalize";
+    case Action::kCardinality: return "cardinality";
   }
   return "?";
 }

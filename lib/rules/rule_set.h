@@ -12,6 +12,7 @@
 //      protected labels and labels named by a matching `keep` rule.
 // Protected labels are never dropped or rewritten.
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,7 +28,18 @@
 
 namespace cardinal::rules {
 
-enum class Action { kKeep, kDrop, kDropLabel, kReplace, kRedact, kNormalize };
+enum class Action { kKeep, kDrop, kDropLabel, kReplace, kRedact, kNormalize, kCardinality };
+
+// Settings of the cardinality engine for matching families (action `cardinality`).
+// Unset fields fall back to the next matching cardinality rule, then to the flags.
+enum class CardinalityMode : uint8_t { kEnforce, kObserve, kOff };
+std::string_view cardinalityModeName(CardinalityMode m);
+struct CardinalitySettings {
+  std::optional<CardinalityMode> mode;  // observe: decide and report, change nothing
+  std::optional<uint64_t> limit;        // distinct values of a label before it is acted on
+  std::optional<uint64_t> max_series;   // label sets per family before the adaptive drop
+  std::optional<uint32_t> top_k;        // keep the K heaviest values, fold the rest into __other__
+};
 
 // What happens to a sensitive value (redact rules and the built-in detectors).
 enum class RedactMethod { kHash, kMask, kDropLabel, kDropSeries };
@@ -82,6 +94,7 @@ struct Rule {
   pipeline::merge::Options merge;  // how merged gauges combine; counters always sum increases
   bool has_merge = false;          // `merge:` given: the first such matching rule decides a family's options
   std::optional<TypeHint> type;  // fallback when metadata and naming say nothing
+  CardinalitySettings cardinality;  // action cardinality; labels/label_regex scope limit and top_k
 
   bool namesLabel(std::string_view label) const;  // labels / label_regex
 };

@@ -13,6 +13,8 @@ const std::string kMetrics = "/metrics";
 const std::string kHealthy = "/-/healthy";
 const std::string kReady = "/-/ready";
 const std::string kReload = "/-/reload";
+const std::string kStats = "/api/v1/stats";
+const std::string kExplain = "/api/v1/stats/explain";
 const std::string kOther = "other";
 }  // namespace
 
@@ -26,6 +28,8 @@ void Routes::handle(Request&& req, Responder respond) {
   else if (path == kHealthy) handler = &kHealthy;
   else if (path == kReady) handler = &kReady;
   else if (path == kReload) handler = &kReload;
+  else if (path == kStats) handler = &kStats;
+  else if (path == kExplain) handler = &kExplain;
 
   // Every answer is counted and timed under its handler label.
   Responder done = [this, handler, started, respond = std::move(respond)](Response res) {
@@ -66,6 +70,10 @@ void Routes::handle(Request&& req, Responder respond) {
     std::string err = deps_.reload ? deps_.reload() : std::string("reload is not available");
     if (!err.empty()) return done(textResponse(http::status::internal_server_error, "failed to reload config: " + err));
     return done(textResponse(http::status::ok, "reloaded"));
+  }
+  if ((handler == &kStats || handler == &kExplain) && deps_.stats) {
+    if (!onlyGet()) return notAllowed("GET");
+    return done(handler == &kStats ? deps_.stats->stats(target) : deps_.stats->explain(target));
   }
   done(textResponse(http::status::not_found, "404 page not found"));
 }

@@ -8,6 +8,7 @@
 
 #include "server/http_types.h"
 #include "server/metrics.h"
+#include "server/stats_handler.h"
 #include "server/write_handler.h"
 
 namespace prometheus {
@@ -22,6 +23,7 @@ struct RouteDeps {
   ProxyMetrics& metrics;
   std::function<bool()> ready;                 // false while starting or draining
   std::function<std::string()> reload;         // POST /-/reload: "" on success, else the error
+  const StatsHandler* stats = nullptr;         // GET /api/v1/stats, /api/v1/stats/explain
 };
 
 class Routes {

@@ -142,7 +142,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   types_.observe(batch);
   auto snapshot = rules_.current();  // in-flight requests keep the rules they started with
   pipeline::StageContext ctx{clock_, snapshot.generation, &cache_, config_.dry_run, snapshot.rules.get(), &types_,
-                             merge_};
+                             merge_, cardinality_};
   pipeline_.run(batch, ctx);
 
   struct Counts {

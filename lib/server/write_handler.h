@@ -40,6 +40,7 @@ class WriteHandler {
                pipeline::TypeTable& types, pipeline::DecisionCache& cache, upstream::Client& client,
                ProxyMetrics& metrics, const core::Clock& clock);
   void setMergeState(pipeline::merge::MergeState* merge) { merge_ = merge; }
+  void setCardinalityState(pipeline::cardinality::CardinalityState* state) { cardinality_ = state; }
 
   void handle(Request&& req, Responder respond);
 
@@ -55,6 +56,7 @@ class WriteHandler {
   rules::RulesManager& rules_;
   pipeline::TypeTable& types_;
   pipeline::merge::MergeState* merge_ = nullptr;
+  pipeline::cardinality::CardinalityState* cardinality_ = nullptr;
   pipeline::DecisionCache& cache_;
   upstream::Client& client_;
   ProxyMetrics& metrics_;

@@ -41,6 +41,19 @@ MergeStageMetrics::MergeStageMetrics(prometheus::Registry& r)
 
 Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const {
   if (!ctx.merge || !ctx.rules) return Outcome::kUnchanged;
+  if (ctx.explain) {  // say what would happen, touch no state
+    for (const auto& s : batch.series) {
+      if (s.dropped) continue;
+      SeriesShape shape = seriesShape(batch.labelsOf(s));
+      const bool merged = s.merge || (ctx.types && ctx.types->isMerged(
+                                                     ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile).family,
+                                                     ctx.ruleset_generation));
+      ctx.explain->push_back(merged ? "merge: the family is merged; the output series is emitted by the merge engine "
+                                      "every --aggregation.interval, type-correctly"
+                                    : "merge: not merged; forwarded as is");
+    }
+    return Outcome::kUnchanged;
+  }
   bool any = false;
   const int64_t now = ctx.clock.nowMillis();
   // A family in which any series was collapsed by a rewrite is merged as a

@@ -1,5 +1,7 @@
 #include "pipeline/merge/merge_state.h"
 
+#include "core/binary_io.h"
+
 #include <algorithm>
 #include <bit>
 #include <cassert>
@@ -11,7 +13,6 @@
 namespace cardinal::pipeline::merge {
 
 static_assert(MergeState::kShards == 16, "shardFor() takes the top 4 bits of the mixed hash");
-static_assert(std::endian::native == std::endian::little, "the snapshot format is written little-endian");
 
 bool isStaleMarker(double v) { return std::bit_cast<uint64_t>(v) == kStaleMarkerBits; }
 double staleMarker() { return std::bit_cast<double>(kStaleMarkerBits); }
@@ -28,24 +29,6 @@ constexpr size_t kTrailerBytes = 4;                     // CRC-32 of everything 
 constexpr uint8_t kOutDirty = 1, kOutEmitted = 2, kOutHistogram = 4;
 constexpr uint8_t kInHasValue = 1, kInHasTs = 2, kInRetired = 4, kInHistogram = 8;
 
-constexpr std::array<uint32_t, 256> makeCrcTable() {
-  std::array<uint32_t, 256> t{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    t[i] = c;
-  }
-  return t;
-}
-constexpr auto kCrcTable = makeCrcTable();
-
-// CRC-32 (IEEE, as zlib): stable across builds, unlike core::hashBytes.
-uint32_t crc32(std::string_view data) {
-  uint32_t c = 0xFFFFFFFFu;
-  for (unsigned char b : data) c = kCrcTable[(c ^ b) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
-
 // Identifies the label hash function: a snapshot's output hashes are only
 // meaningful to a binary that hashes label sets the same way.
 uint64_t hashFingerprint() {
@@ -53,68 +36,9 @@ uint64_t hashFingerprint() {
   return core::hashLabels(probe);
 }
 
-class Writer {
- public:
-  explicit Writer(std::string& out) : out_(out) {}
-  template <typename T>
-  void put(T v) {
-    char buf[sizeof(T)];
-    std::memcpy(buf, &v, sizeof(T));
-    out_.append(buf, sizeof(T));
-  }
-  void str(std::string_view s) {
-    put<uint32_t>(static_cast<uint32_t>(s.size()));
-    out_.append(s);
-  }
-
- private:
-  std::string& out_;
-};
-
-class Reader {
- public:
-  explicit Reader(std::string_view in, size_t base) : in_(in), base_(base) {}
-  template <typename T>
-  bool get(T& v) {
-    if (in_.size() - pos_ < sizeof(T)) return fail();
-    std::memcpy(&v, in_.data() + pos_, sizeof(T));
-    pos_ += sizeof(T);
-    return true;
-  }
-  bool str(std::string& s) {
-    uint32_t n;
-    if (!get(n)) return false;
-    if (in_.size() - pos_ < n) return fail();
-    s.assign(in_.data() + pos_, n);
-    pos_ += n;
-    return true;
-  }
-  // Guards a count against the bytes left, so a corrupt count cannot make
-  // restore() reserve gigabytes.
-  bool count(uint64_t& n, size_t min_record_bytes) {
-    if (!get(n)) return false;
-    if (n > (in_.size() - pos_) / min_record_bytes) return fail();
-    return true;
-  }
-  // Whether n records of at least min_record_bytes each can still follow.
-  bool fits(uint64_t n, size_t min_record_bytes) {
-    if (n > (in_.size() - pos_) / min_record_bytes) return fail();
-    return true;
-  }
-  bool done() const { return pos_ == in_.size(); }
-  size_t offset() const { return base_ + pos_; }
-  bool failed() const { return failed_; }
-
- private:
-  bool fail() {
-    failed_ = true;
-    return false;
-  }
-  std::string_view in_;
-  size_t base_;
-  size_t pos_ = 0;
-  bool failed_ = false;
-};
+using Writer = core::BinaryWriter;
+using Reader = core::BinaryReader;
+using core::crc32;
 
 core::Error snapshotError(std::string what) { return core::Error{"merge snapshot: " + std::move(what)}; }
 

@@ -41,7 +41,7 @@ class DropByPrefix final : public pipeline::Stage {
 
 TEST_CASE("the default pipeline, without rules, leaves batches unchanged") {
   pipeline::Pipeline p(pipeline::buildStages({}));
-  CHECK(p.size() == 3);  // normalize, relabel, merge (sanitize needs a redactor)
+  CHECK(p.size() == 4);  // normalize, relabel, cardinality, merge (no redactor: no sanitize)  // normalize, relabel, merge (sanitize needs a redactor)
   std::string raw = testing::serialize(testing::makeRequest({testing::makeSeries({{"__name__", "up"}})}));
   codec::SeriesBatch b;
   REQUIRE(codec::decodeWriteRequest(raw, {}, b).ok());

@@ -63,7 +63,7 @@ rules:
 
 TEST_CASE("every mistake is reported with file and line") {
   CHECK(errorOf("rules:\n  - action: explode\n") ==
-        "r.yaml:2: unknown action \"explode\" (keep, drop, drop_label, replace, redact, normalize)");
+        "r.yaml:2: unknown action \"explode\" (keep, drop, drop_label, replace, redact, normalize, cardinality)");
   CHECK(errorOf("rules:\n  - action: drop_label\n    labels: [job]\n") ==
         "r.yaml:3: label \"job\" is protected and cannot be dropped");
   CHECK(errorOf("protected_labels: [tenant]\nrules:\n  - action: drop_label\n    labels: [tenant]\n") ==
@@ -88,9 +88,19 @@ TEST_CASE("every mistake is reported with file and line") {
   CHECK(errorOf("rules:\n  - action: drop_label\n    labels: [a]\n    merge: {quantiles: [2]}\n") ==
         "r.yaml:4: quantile must be a number in [0, 1]");
   CHECK(errorOf("rules:\n  - action: drop\n    labels: [a]\n") ==
-        "r.yaml:3: \"labels\" applies to keep, drop_label, redact and normalize only");
+        "r.yaml:3: \"labels\" applies to keep, drop_label, redact, normalize and cardinality only");
   CHECK(errorOf("rules: [\n").find("r.yaml:") == 0);
   CHECK(errorOf("surprise: 1\n").find("r.yaml:1: unknown key \"surprise\"") == 0);
+  CHECK(errorOf("rules:\n  - action: cardinality\n") ==
+        "r.yaml:2: cardinality needs at least one of mode, limit, max_series, top_k, merge");
+  CHECK(errorOf("rules:\n  - action: cardinality\n    mode: maybe\n") ==
+        "r.yaml:3: \"mode\" must be enforce, observe or off");
+  CHECK(errorOf("rules:\n  - action: cardinality\n    limit: -3\n") == "r.yaml:3: \"limit\" must be a positive integer");
+  CHECK(errorOf("rules:\n  - action: cardinality\n    top_k: 5000\n") == "r.yaml:3: \"top_k\" must be at most 1000");
+  CHECK(errorOf("rules:\n  - action: drop_label\n    labels: [a]\n    max_series: 5\n") ==
+        "r.yaml:4: \"max_series\" applies to cardinality only");
+  CHECK(errorOf("rules:\n  - action: cardinality\n    labels: [a]\n    limit: 5\n    top_k: 3\n    max_series: 9\n"
+                "    mode: observe\n    merge: {gauge: avg}\n") == "OK");
   CHECK(errorOf("") == "OK");
   CHECK(errorOf("rules: []\n") == "OK");
 }

@@ -26,7 +26,7 @@ TEST_CASE("reload swaps in a new generation; a broken file changes nothing but t
   std::ofstream(path) << "rules:\n  - {action: drop, match: {metric: a}}\n  - {action: nonsense}\n";
   auto st = m.reload();
   REQUIRE_FALSE(st.ok());
-  CHECK(st.error() == path + ":3: unknown action \"nonsense\" (keep, drop, drop_label, replace, redact, normalize)");
+  CHECK(st.error() == path + ":3: unknown action \"nonsense\" (keep, drop, drop_label, replace, redact, normalize, cardinality)");
   CHECK(m.current().generation == 1);  // the old set stays
   CHECK(m.current().rules == first.rules);
   CHECK(metrics.last_reload_successful.Value() == 0);
