@@ -77,6 +77,7 @@ struct Options {
   milliseconds merge_stale_after{5 * 60'000};
   size_t merge_queue = 1000;
   std::string hmac_key_file;
+  bool codec_only = false;
   bool cardinality_enabled = true;
   milliseconds cardinality_window{3'600'000};
   size_t cardinality_sub_windows = 12;
@@ -126,6 +127,7 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addCount("merge.max-outputs", &o.merge_max_outputs, "Merged output series; new ones beyond are refused and counted");
   f.addDuration("merge.stale-after", &o.merge_stale_after, "An input without samples for this long is retired (its contribution stays)");
   f.addCount("merge.queue-max-requests", &o.merge_queue, "Merged-series requests queued for the upstream; the oldest is dropped beyond");
+  f.addBool("bench.codec-only", &o.codec_only, "Benchmark baseline: decode, validate, re-encode and forward with no pipeline stage (not for production)");
   f.addBool("cardinality.enabled", &o.cardinality_enabled, "Run the cardinality engine (automatic keep/normalize/drop decisions per family and label)");
   f.addDuration("cardinality.window", &o.cardinality_window, "Sliding window of the distinct-value and series estimates");
   f.addCount("cardinality.sub-windows", &o.cardinality_sub_windows, "Sub-windows the window rolls over in (window / sub-windows each)");
@@ -243,6 +245,7 @@ int run(Options& o) {
   wcfg.max_in_flight = o.max_in_flight;
   wcfg.retry_after_hint = std::chrono::ceil<std::chrono::seconds>(o.retry_after);
   wcfg.dry_run = o.dry_run;
+  wcfg.codec_only = o.codec_only;
   server::WriteHandler write(wcfg, pipeline, rules, types, cache, client, metrics, core::SystemClock::instance());
   write.setMergeState(&merge_state);
   if (o.cardinality_enabled) write.setCardinalityState(&cardinality_state);

@@ -143,7 +143,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   auto snapshot = rules_.current();  // in-flight requests keep the rules they started with
   pipeline::StageContext ctx{clock_, snapshot.generation, &cache_, config_.dry_run, snapshot.rules.get(), &types_,
                              merge_, cardinality_};
-  pipeline_.run(batch, ctx);
+  if (!config_.codec_only) pipeline_.run(batch, ctx);
 
   struct Counts {
     size_t series, samples, histograms, exemplars, metadata, bytes;
@@ -153,7 +153,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   if (counts.series == 0 && counts.metadata == 0) return finish(Response{http::status::no_content, 11});
 
   std::shared_ptr<std::string> body;
-  bool unchanged = !batch.anyChanged();
+  bool unchanged = !batch.anyChanged() && !config_.codec_only;
 
   if (unchanged) {
     body = std::make_shared<std::string>(std::move(req.body()));

@@ -32,6 +32,9 @@ struct WriteConfig {
   size_t max_in_flight = 64;                  // write requests being processed at once
   std::chrono::seconds retry_after_hint{1};   // Retry-After on 503 when the upstream gave none
   bool dry_run = false;
+  // Benchmark baseline: decode + validate, then re-encode and compress every
+  // request with no pipeline stage (the practical limit of the codec).
+  bool codec_only = false;
 };
 
 class WriteHandler {
