@@ -2,6 +2,11 @@
 
 #include "pipeline/decision_cache.h"
 
+#include <string>
+#include <unordered_map>
+
+#include "core/hash.h"
+
 namespace cardinal::pipeline {
 
 namespace {
@@ -39,6 +44,59 @@ SeriesShape seriesShape(std::span<const core::LabelView> labels) {
     else if (l.name == "quantile") s.has_quantile = true;
   }
   return s;
+}
+
+LabelRules labelRules(const rules::RuleSet& rs, std::string_view label) {
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view v) const { return core::hashBytes(v); }
+  };
+  struct Memo {
+    uint64_t instance = 0;
+    std::unordered_map<std::string, LabelRules, Hash, std::equal_to<>> by_name;
+  };
+  thread_local Memo memo;
+  if (memo.instance != rs.instance) {
+    memo.by_name.clear();
+    memo.instance = rs.instance;
+  }
+  if (auto it = memo.by_name.find(label); it != memo.by_name.end()) return it->second;
+  LabelRules out;
+  out.is_protected = rs.isProtected(label);
+  for (size_t i = 0; i < rs.rules.size() && i < 64; ++i)
+    if (rs.rules[i].namesLabel(label)) out.mask |= uint64_t{1} << i;
+  if (memo.by_name.size() >= 100'000) memo.by_name.clear();  // bounded: label names are few
+  memo.by_name.emplace(std::string(label), out);
+  return out;
+}
+
+const FamilyInfo& FamilyMemo::resolve(std::span<const core::LabelView> labels) {
+  SeriesShape shape = seriesShape(labels);
+  if (valid_ && shape.name == shape_.name && shape.has_le == shape_.has_le && shape.has_quantile == shape_.has_quantile) {
+    // Same family as the previous series; re-point the view at this series' name.
+    info_.family = shape.name.substr(0, info_.family.size());
+    shape_ = shape;
+    return info_;
+  }
+  shape_ = shape;
+  info_ = ctx_.types ? ctx_.types->resolve(shape.name, shape.has_le, shape.has_quantile) : FamilyInfo{shape.name};
+  rules_.reset();
+  merged_known_ = false;
+  valid_ = true;
+  return info_;
+}
+
+const FamilyRules& FamilyMemo::rules(const rules::RuleSet& rs) {
+  if (!rules_) rules_.emplace(rs, info_.family, ctx_);
+  return *rules_;
+}
+
+bool FamilyMemo::merged() {
+  if (!merged_known_) {
+    merged_ = ctx_.types && ctx_.types->isMerged(info_.family, ctx_.ruleset_generation);
+    merged_known_ = true;
+  }
+  return merged_;
 }
 
 }  // namespace cardinal::pipeline

@@ -5,7 +5,11 @@
 // the DecisionCache. Rule sets with more than 64 rules are matched directly.
 
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string_view>
+
+#include "pipeline/family.h"
 
 #include "pipeline/stage.h"
 #include "rules/rule_set.h"
@@ -33,5 +37,43 @@ struct SeriesShape {
   bool has_quantile = false;
 };
 SeriesShape seriesShape(std::span<const core::LabelView> labels);
+
+// Which of the first 64 rules name a label (labels / label_regex), and whether
+// it is protected: computed once per label name and rule set per thread, so
+// the RE2 matches and the protected-list search do not run per series. With
+// more than 64 rules, `mask` is unused and callers ask Rule::namesLabel.
+struct LabelRules {
+  uint64_t mask = 0;
+  bool is_protected = false;
+  bool names(size_t rule_index) const { return rule_index < 64 && ((mask >> rule_index) & 1) != 0; }
+};
+LabelRules labelRules(const rules::RuleSet& rs, std::string_view label);
+
+// Resolves families for one stage's pass over a batch: series of one family
+// usually come together, so the type-table lookup (a shared lock), the rule
+// mask (a cache lookup) and the merged-family check run once per run of series
+// with the same metric name, not once per series.
+class FamilyMemo {
+ public:
+  explicit FamilyMemo(StageContext& ctx) : ctx_(ctx) {}
+  // The series' shape and family (FamilyInfo::family views into `labels`' name).
+  const FamilyInfo& resolve(std::span<const core::LabelView> labels);
+  const SeriesShape& shape() const { return shape_; }
+  // The rules matching the last resolved family.
+  const FamilyRules& rules(const rules::RuleSet& rs);
+  // TypeTable::isMerged for the last resolved family under ctx.ruleset_generation.
+  bool merged();
+  // Forget the merged answer (after the stage marked the family merged).
+  void invalidateMerged() { merged_known_ = false; }
+
+ private:
+  StageContext& ctx_;
+  bool valid_ = false;
+  SeriesShape shape_;
+  FamilyInfo info_;
+  std::optional<FamilyRules> rules_;
+  bool merged_known_ = false;
+  bool merged_ = false;
+};
 
 }  // namespace cardinal::pipeline

@@ -1,11 +1,18 @@
 #include "rules/rule_set.h"
 
+#include <atomic>
+
 #include <algorithm>
 #include <charconv>
 #include <climits>
 #include <cstdint>
 
 namespace cardinal::rules {
+
+uint64_t nextRuleSetInstance() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 std::string_view cardinalityModeName(CardinalityMode m) {
   switch (m) {

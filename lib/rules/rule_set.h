@@ -109,7 +109,11 @@ struct GroupRef {
 // `rep[i]` must be '$'. nullopt: not a reference (the '$' is literal).
 std::optional<GroupRef> scanGroupRef(std::string_view rep, size_t i, const RE2& re);
 
+uint64_t nextRuleSetInstance();
+
 struct RuleSet {
+  // Unique per constructed rule set (per-thread memos key on it, not on an address).
+  uint64_t instance = nextRuleSetInstance();
   std::vector<Rule> rules;
   std::vector<std::string> protected_labels;  // built-ins plus configured, sorted
   std::vector<std::string> files;

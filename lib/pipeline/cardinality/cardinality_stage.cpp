@@ -200,11 +200,12 @@ Outcome CardinalityStage::process(codec::SeriesBatch& batch, StageContext& ctx) 
     run.samples_in = run.samples_rewritten = run.series_rewritten = 0;
   };
 
+  FamilyMemo families(ctx);
   for (auto& s : batch.series) {
     if (s.dropped) continue;
     auto labels = batch.labelsOf(s);
-    const SeriesShape shape = seriesShape(labels);
-    const FamilyInfo info = ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile);
+    const FamilyInfo& info = families.resolve(labels);
+    const SeriesShape& shape = families.shape();
     if (!run.state || run.family != info.family) {
       flush();
       run.state = state->family(info.family, now);

@@ -42,12 +42,11 @@ MergeStageMetrics::MergeStageMetrics(prometheus::Registry& r)
 Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const {
   if (!ctx.merge || !ctx.rules) return Outcome::kUnchanged;
   if (ctx.explain) {  // say what would happen, touch no state
+    FamilyMemo families(ctx);
     for (const auto& s : batch.series) {
       if (s.dropped) continue;
-      SeriesShape shape = seriesShape(batch.labelsOf(s));
-      const bool merged = s.merge || (ctx.types && ctx.types->isMerged(
-                                                     ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile).family,
-                                                     ctx.ruleset_generation));
+      families.resolve(batch.labelsOf(s));
+      const bool merged = s.merge || families.merged();
       ctx.explain->push_back(merged ? "merge: the family is merged; the output series is emitted by the merge engine "
                                       "every --aggregation.interval, type-correctly"
                                     : "merge: not merged; forwarded as is");
@@ -61,44 +60,57 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
   // collide with a merged one. Two passes: mark, then route.
   if (ctx.types) {
     bool any_merge = false;
+    FamilyMemo marking(ctx);
     for (const auto& s : batch.series) {
       if (!s.merge || s.dropped) continue;
       any_merge = true;
-      SeriesShape shape = seriesShape(batch.labelsOf(s));
-      ctx.types->markMerged(ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile).family,
-                            ctx.ruleset_generation);
+      const FamilyInfo& info = marking.resolve(batch.labelsOf(s));
+      if (!marking.merged()) {
+        ctx.types->markMerged(info.family, ctx.ruleset_generation);
+        marking.invalidateMerged();
+      }
     }
     if (!any_merge && ctx.types->mergedFamilies() == 0) return Outcome::kUnchanged;
+    FamilyMemo routing(ctx);
     for (auto& s : batch.series) {
       if (s.merge || s.dropped) continue;
-      SeriesShape shape = seriesShape(batch.labelsOf(s));
-      if (ctx.types->isMerged(ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile).family,
-                              ctx.ruleset_generation))
-        s.merge = true;
+      routing.resolve(batch.labelsOf(s));
+      if (routing.merged()) s.merge = true;
     }
   }
+  // Options and the type hint come from the first matching rule (file order)
+  // that gives them, so one family always merges one way: looked up once per
+  // run of series of one family.
+  FamilyMemo families(ctx);
+  static const merge::Options kDefaults;
+  const merge::Options* opts = &kDefaults;
+  int rule_type = -1;
+  std::string_view opts_family;
+  bool opts_valid = false;
   for (auto& s : batch.series) {
     if (!s.merge || s.dropped) continue;
-    // Options and the type hint come from the first matching rule (file
-    // order) that gives them, so one family always merges one way.
-    SeriesShape shape = seriesShape(batch.labelsOf(s));
-    FamilyInfo info = ctx.types ? ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile) : FamilyInfo{shape.name};
-    FamilyRules fr(*ctx.rules, info.family, ctx);
-    static const merge::Options kDefaults;
-    const merge::Options* opts = &kDefaults;
-    int rule_type = -1;
-    bool have_opts = false;
-    for (size_t i = 0; i < ctx.rules->rules.size() && !(have_opts && rule_type >= 0); ++i) {
-      const auto& r = ctx.rules->rules[i];
-      if (!fr.matches(i)) continue;
-      if (!have_opts && r.has_merge) {
-        opts = &r.merge;
-        have_opts = true;
+    const FamilyInfo& info = families.resolve(batch.labelsOf(s));
+    const SeriesShape& shape = families.shape();
+    if (!opts_valid || opts_family != info.family) {
+      const FamilyRules& fr = families.rules(*ctx.rules);
+      opts = &kDefaults;
+      rule_type = -1;
+      bool have_opts = false;
+      for (size_t i = 0; i < ctx.rules->rules.size() && !(have_opts && rule_type >= 0); ++i) {
+        const auto& r = ctx.rules->rules[i];
+        if (!fr.matches(i)) continue;
+        if (!have_opts && r.has_merge) {
+          opts = &r.merge;
+          have_opts = true;
+        }
+        if (rule_type < 0 && r.type) rule_type = *r.type == rules::TypeHint::kCounter ? 1 : 0;
       }
-      if (rule_type < 0 && r.type) rule_type = *r.type == rules::TypeHint::kCounter ? 1 : 0;
+      opts_family = info.family;
+      opts_valid = true;
     }
     // The type decides the arithmetic: metadata, then naming, then the rule's `type`, then gauge.
-    Role role = ctx.types ? ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile, rule_type).role
+    Role role = ctx.types ? (rule_type < 0 ? info.role
+                                           : ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile, rule_type).role)
                           : (rule_type == 1 ? Role::kCounter : Role::kGauge);
     if (role == Role::kSummaryQuantile) {
       // Quantiles of different series cannot be combined: a rewritten one is

@@ -22,11 +22,12 @@ Outcome NormalizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) co
   bool any = false;
   std::vector<codec::LabelView> scratch;
   std::string out;
+  FamilyMemo families(ctx);
   for (auto& s : batch.series) {
     if (s.dropped) continue;
     auto labels = batch.labelsOf(s);
-    SeriesShape shape = seriesShape(labels);
-    FamilyRules fr(*rs, ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile).family, ctx);
+    families.resolve(labels);
+    const FamilyRules& fr = families.rules(*rs);
     if (fr.none()) continue;
     bool changed = false;
     scratch.assign(labels.begin(), labels.end());
@@ -34,7 +35,8 @@ Outcome NormalizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) co
       const auto& r = rs->rules[i];
       if (r.action != rules::Action::kNormalize || !fr.matches(i)) continue;
       for (auto& l : scratch) {
-        if (rs->isProtected(l.name) || !r.namesLabel(l.name)) continue;
+        const LabelRules lr = labelRules(*rs, l.name);
+        if (lr.is_protected || !(i < 64 ? lr.names(i) : r.namesLabel(l.name))) continue;
         if (!normalize::normalize(r.normalizer, l.value, out)) continue;
         l.value = batch.intern(out);
         changed = true;

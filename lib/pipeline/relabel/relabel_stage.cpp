@@ -73,6 +73,7 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
   std::vector<LabelView> scratch;
   std::string value;
   std::vector<re2::StringPiece> groups;
+  FamilyMemo families(ctx);
 
   for (size_t si = 0; si < batch.series.size(); ++si) {
     codec::Series& s = batch.series[si];
@@ -97,9 +98,8 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
       }
     }
     auto labels = batch.labelsOf(s);
-    SeriesShape shape = seriesShape(labels);
-    FamilyInfo info = ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile);
-    FamilyRules family_rules(*rs, info.family, ctx);
+    families.resolve(labels);
+    const FamilyRules& family_rules = families.rules(*rs);
     auto matched = [&](size_t i) { return family_rules.matches(i); };
     auto remember = [&](uint32_t action) {
       if (ctx.cache) ctx.cache->put(s.hash, generation, kSeriesCacheStage, {kSeriesCacheStage, action, 0});
@@ -146,16 +146,20 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
         if (l.name == target) target = l.name;  // prefer a view into the request over the rule's string
       setLabel(scratch, target, value.empty() ? std::string_view() : batch.intern(value));
     }
-    auto keptByRule = [&](std::string_view label) {
-      for (size_t i = 0; i < rs->rules.size(); ++i)
-        if (matched(i) && rs->rules[i].action == Action::kKeep && rs->rules[i].namesLabel(label)) return true;
-      return false;
+    // Per label name, the rules naming it come from a per-thread memo (no RE2 per series).
+    auto names = [&](const LabelRules& lr, size_t i, std::string_view label) {
+      return i < 64 ? lr.names(i) : rs->rules[i].namesLabel(label);
     };
     auto droppedByRule = [&](std::string_view label) {
-      if (rs->isProtected(label) || keptByRule(label)) return false;
-      for (size_t i = 0; i < rs->rules.size(); ++i)
-        if (matched(i) && rs->rules[i].action == Action::kDropLabel && rs->rules[i].namesLabel(label)) return true;
-      return false;
+      const LabelRules lr = labelRules(*rs, label);
+      if (lr.is_protected) return false;
+      bool dropped = false;
+      for (size_t i = 0; i < rs->rules.size(); ++i) {
+        if (!matched(i) || !names(lr, i, label)) continue;
+        if (rs->rules[i].action == Action::kKeep) return false;
+        if (rs->rules[i].action == Action::kDropLabel) dropped = true;
+      }
+      return dropped;
     };
     scratch.erase(std::remove_if(scratch.begin(), scratch.end(), [&](const LabelView& l) { return droppedByRule(l.name); }),
                   scratch.end());
@@ -165,7 +169,10 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
       if (labels_changed && metrics_) metrics_->dry_run_would_change.Increment();
       continue;
     }
-    if (!labels_changed) continue;  // the merge stage routes it if its family is merged
+    if (!labels_changed) {  // the merge stage routes it if its family is merged
+      if (!s.merge) remember(kUntouched);
+      continue;
+    }
     batch.setLabels(s, scratch);
     s.merge = true;
     any = true;

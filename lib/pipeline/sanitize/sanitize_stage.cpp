@@ -72,11 +72,12 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
   };
   // Which finding applies to one label value (rules first, then detectors).
   auto find = [&](const FamilyRules* fr, const LabelView& l) -> std::optional<Finding> {
-    if (rs->isProtected(l.name)) return std::nullopt;
+    const LabelRules lr = labelRules(*rs, l.name);
+    if (lr.is_protected) return std::nullopt;
     if (fr) {
       for (size_t i = 0; i < rs->rules.size(); ++i) {
         const auto& r = rs->rules[i];
-        if (r.action == rules::Action::kRedact && fr->matches(i) && r.namesLabel(l.name))
+        if (r.action == rules::Action::kRedact && fr->matches(i) && (i < 64 ? lr.names(i) : r.namesLabel(l.name)))
           return Finding{r.method, "rule", &r.mask};
       }
     }
@@ -102,6 +103,7 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
     }
   }
 
+  FamilyMemo families(ctx);
   for (auto& s : batch.series) {
     if (s.dropped) continue;
     // Exemplar labels: detectors only, hash or mask (never dropped silently).
@@ -126,15 +128,15 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
       if (auto c = ctx.cache->find(s.hash, ctx.ruleset_generation, kCacheStage); c && c->action == kClean) continue;
     }
     auto labels = batch.labelsOf(s);
-    std::optional<FamilyRules> fr;
+    const FamilyRules* fr = nullptr;
     if (has_rules && ctx.types) {
-      SeriesShape shape = seriesShape(labels);
-      fr.emplace(*rs, ctx.types->resolve(shape.name, shape.has_le, shape.has_quantile).family, ctx);
+      families.resolve(labels);
+      fr = &families.rules(*rs);
     }
     bool changed = false, collapse = false, drop_series = false;
     scratch.clear();
     for (const auto& l : labels) {
-      auto f = find(fr ? &*fr : nullptr, l);
+      auto f = find(fr, l);
       if (!f) {
         scratch.push_back(l);
         continue;
