@@ -83,7 +83,7 @@ struct Options {
   size_t cardinality_sub_windows = 12;
   size_t cardinality_identifier_limit = 100;
   size_t cardinality_enum_limit = 2000;
-  size_t cardinality_max_series = 20'000;
+  size_t cardinality_max_series = 50'000;
   size_t cardinality_max_families = 20'000;
   size_t cardinality_max_labels = 32;
   size_t cardinality_max_memory = size_t{512} << 20;

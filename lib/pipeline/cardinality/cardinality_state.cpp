@@ -130,7 +130,7 @@ CardinalityState::Shard& CardinalityState::shardFor(std::string_view name) {
 std::shared_ptr<FamilyState> CardinalityState::family(std::string_view name, int64_t now_ms) {
   Shard& sh = shardFor(name);
   std::lock_guard lock(sh.mu);
-  if (auto it = sh.map.find(std::string(name)); it != sh.map.end()) return it->second;
+  if (auto it = sh.map.find(name); it != sh.map.end()) return it->second;
   if (family_count_.load(std::memory_order_relaxed) >= cfg_.max_families ||
       memory_bytes_.load(std::memory_order_relaxed) >= cfg_.max_memory_bytes) {
     untracked_families_.fetch_add(1, std::memory_order_relaxed);
@@ -148,7 +148,7 @@ std::shared_ptr<FamilyState> CardinalityState::family(std::string_view name, int
 std::shared_ptr<FamilyState> CardinalityState::find(std::string_view name) const {
   const Shard& sh = shards_[core::hashBytes(name) % kShards];
   std::lock_guard lock(sh.mu);
-  auto it = sh.map.find(std::string(name));
+  auto it = sh.map.find(name);
   return it == sh.map.end() ? nullptr : it->second;
 }
 

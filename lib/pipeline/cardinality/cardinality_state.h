@@ -45,7 +45,7 @@ struct Config {
   WindowConfig window;                // 12 x 5 min = 1 h
   uint64_t identifier_limit = 100;    // distinct values of an identifier-shaped label (uuid, hex, token, ...)
   uint64_t enum_limit = 2000;         // distinct values of word-like labels (routes, countries, versions, ...)
-  uint64_t max_series = 20'000;       // label sets per family before the adaptive label drop
+  uint64_t max_series = 50'000;       // label sets per family before the adaptive label drop
   double template_ratio = 0.5;        // normalize when templating keeps <= this share of sampled values
   double release_ratio = 0.5;         // release a decision below release_ratio * the limit it crossed...
   int64_t release_hold_ms = 600'000;  // ...held for this long
@@ -200,9 +200,14 @@ class CardinalityState {
   static size_t familyMemory(const FamilyState& f);
 
  private:
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
+  };
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, std::shared_ptr<FamilyState>> map;
+    // Heterogeneous lookup: a string_view finds without building a std::string.
+    std::unordered_map<std::string, std::shared_ptr<FamilyState>, NameHash, std::equal_to<>> map;
   };
   Shard& shardFor(std::string_view name);
   void rollOver(FamilyState& f, int64_t now_ms);
