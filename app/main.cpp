@@ -288,15 +288,8 @@ int run(Options& o) {
       cardinality_metrics.memory_bytes.Set(static_cast<double>(cardinality_state.memoryBytes()));
       cardinality_metrics.untracked_families.Set(static_cast<double>(cardinality_state.untrackedFamilies()));
       cardinality_metrics.evicted_families.Set(static_cast<double>(cardinality_state.evictedFamilies()));
-      size_t drop = 0, norm = 0, fold = 0;
-      for (const auto& f : cardinality_state.families()) {
-        std::lock_guard lock(f->mu);
-        for (const auto& l : f->labels) {
-          drop += l->decision.kind == pipeline::cardinality::DecisionKind::kDrop;
-          norm += l->decision.kind == pipeline::cardinality::DecisionKind::kNormalize;
-          fold += l->decision.kind == pipeline::cardinality::DecisionKind::kFold;
-        }
-      }
+      // Counted by maintain() in its pass over every label (no second walk here).
+      const auto [drop, norm, fold] = cardinality_state.labelsByDecision();
       cardinality_metrics.labels_drop.Set(static_cast<double>(drop));
       cardinality_metrics.labels_normalize.Set(static_cast<double>(norm));
       cardinality_metrics.labels_fold.Set(static_cast<double>(fold));

@@ -444,6 +444,7 @@ void CardinalityState::maintain(int64_t now_ms) {
   };
   std::vector<Candidate> evictable;
   size_t total = seen_.memoryBytes();
+  size_t drop = 0, normalize = 0, fold = 0;
   for (auto& sh : shards_) {
     std::vector<std::shared_ptr<FamilyState>> fams;
     {
@@ -499,6 +500,11 @@ void CardinalityState::maintain(int64_t now_ms) {
           }
         }
       }
+      for (const auto& lp : f.labels) {
+        drop += lp->decision.kind == DecisionKind::kDrop;
+        normalize += lp->decision.kind == DecisionKind::kNormalize;
+        fold += lp->decision.kind == DecisionKind::kFold;
+      }
       const size_t bytes = familyMemory(f);
       total += bytes;
       if (f.active.load(std::memory_order_relaxed) == 0)
@@ -531,6 +537,9 @@ void CardinalityState::maintain(int64_t now_ms) {
     }
   }
   memory_bytes_.store(total, std::memory_order_relaxed);
+  labels_drop_.store(drop, std::memory_order_relaxed);
+  labels_normalize_.store(normalize, std::memory_order_relaxed);
+  labels_fold_.store(fold, std::memory_order_relaxed);
 }
 
 size_t CardinalityState::compact(FamilyState& f, int64_t now_ms) {

@@ -191,6 +191,11 @@ class CardinalityState {
   uint64_t untrackedFamilies() const { return untracked_families_.load(std::memory_order_relaxed); }
   uint64_t evictedFamilies() const { return evicted_families_.load(std::memory_order_relaxed); }
   uint64_t compactedFamilies() const { return compacted_families_.load(std::memory_order_relaxed); }
+  // Labels by decision (drop, normalize, fold) as of the last maintain() pass.
+  std::array<size_t, 3> labelsByDecision() const {
+    return {labels_drop_.load(std::memory_order_relaxed), labels_normalize_.load(std::memory_order_relaxed),
+            labels_fold_.load(std::memory_order_relaxed)};
+  }
   uint64_t decisionsChanged() const { return decisions_changed_.load(std::memory_order_relaxed); }
 
   // Snapshot of sketches and decisions (restored at start, so a restart does not let raw ids through).
@@ -228,6 +233,7 @@ class CardinalityState {
   std::atomic<uint64_t> untracked_families_{0};
   std::atomic<uint64_t> evicted_families_{0};
   std::atomic<uint64_t> compacted_families_{0};
+  std::atomic<size_t> labels_drop_{0}, labels_normalize_{0}, labels_fold_{0};
   std::atomic<uint64_t> decisions_changed_{0};
 };
 
