@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -590,11 +591,14 @@ TEST_CASE("SeenFilter: concurrent testAndSet and rotate") {
   // Phase 2: a rotating thread races the testers (the point is TSan: no data race).
   std::atomic<bool> done{false};
   std::atomic<uint64_t> answered_seen{0};
+  // Paced (a rotation every 2 ms, at least one): spinning, it could clear the
+  // filter between any two calls of a descheduled tester on a loaded machine,
+  // and no repeat would ever fall within one period.
   std::thread rotator([&] {
-    while (!done.load(std::memory_order_relaxed)) {
+    do {
       f.rotate();
-      std::this_thread::yield();
-    }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    } while (!done.load(std::memory_order_relaxed));
   });
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t)
