@@ -14,6 +14,7 @@
 #include <prometheus/registry.h>
 
 #include "codec/limits.h"
+#include "codec/protocol.h"
 #include "core/clock.h"
 #include "core/flags.h"
 #include "core/log.h"
@@ -31,6 +32,7 @@
 #include "pipeline/sanitize/sanitize_stage.h"
 #include "upstream/ordered_sender.h"
 #include "pipeline/relabel/relabel_stage.h"
+#include "rules/analyze.h"
 #include "rules/file_watcher.h"
 #include "rules/loader.h"
 #include "rules/rules_manager.h"
@@ -56,6 +58,7 @@ struct Options {
   milliseconds write_timeout{30'000};
   size_t max_connections = 1024;
   std::string upstream_url;
+  std::string upstream_protocol = "v1";
   milliseconds upstream_timeout{4000};
   milliseconds retry_budget{4000};
   milliseconds backoff_min{50};
@@ -101,6 +104,7 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addDuration("web.write-timeout", &o.write_timeout, "Time allowed to send one response");
   f.addCount("web.max-connections", &o.max_connections, "Maximum simultaneous client connections; more are closed at accept");
   f.addString("upstream.url", &o.upstream_url, "Remote-write URL of the receiver to forward to (required), e.g. http://prometheus:9090/api/v1/write");
+  f.addString("upstream.protocol", &o.upstream_protocol, "Remote-write protocol spoken to the upstream: v1 (prometheus.WriteRequest, every receiver) or v2 (io.prometheus.write.v2.Request: Prometheus >= 2.54 with the 2.0 message accepted, Mimir, recent Collectors); requests are translated when a sender speaks the other");
   f.addDuration("upstream.timeout", &o.upstream_timeout, "Timeout of one attempt to the upstream");
   f.addDuration("upstream.retry-budget", &o.retry_budget, "Total time to deliver one request, retries and backoff included, before answering 503; keep it below your senders' timeout");
   f.addDuration("upstream.backoff-min", &o.backoff_min, "First retry backoff (doubles per attempt, with jitter)");
@@ -146,6 +150,11 @@ int run(Options& o) {
   auto url = upstream::parseUrl(o.upstream_url);
   if (!url) {
     core::logError("invalid --upstream.url", {{"error", url.error()}});
+    return 2;
+  }
+  auto upstream_protocol = codec::parseProtocolName(o.upstream_protocol);
+  if (!upstream_protocol) {
+    core::logError("invalid --upstream.protocol (want v1 or v2)", {{"value", o.upstream_protocol}});
     return 2;
   }
   prometheus::Registry registry;
@@ -246,12 +255,14 @@ int run(Options& o) {
   wcfg.retry_after_hint = std::chrono::ceil<std::chrono::seconds>(o.retry_after);
   wcfg.dry_run = o.dry_run;
   wcfg.codec_only = o.codec_only;
+  wcfg.upstream_protocol = *upstream_protocol;
   server::WriteHandler write(wcfg, pipeline, rules, types, cache, client, metrics, core::SystemClock::instance());
   write.setMergeState(&merge_state);
   if (o.cardinality_enabled) write.setCardinalityState(&cardinality_state);
   server::StatsHandler stats({cardinality_state, explain_pipeline, rules, types, cache, &merge_state,
                               core::SystemClock::instance(), o.dry_run});
-  upstream::OrderedSender merged_sender(ioc, client, {o.merge_queue, std::chrono::milliseconds(1000)},
+  upstream::OrderedSender merged_sender(ioc, client,
+                                        {o.merge_queue, std::chrono::milliseconds(1000), *upstream_protocol},
                                         &merged_sender_metrics);
 
   // Every aggregation interval: merged outputs -> in-order queue -> upstream.
@@ -262,7 +273,7 @@ int run(Options& o) {
       if (ec) return;
       std::vector<pipeline::merge::MergeState::Emitted> emitted;
       merge_state.emit(core::SystemClock::instance().nowMillis(), emitted);
-      for (auto& body : pipeline::merge::encodeEmitted(emitted, 2000)) merged_sender.enqueue(std::move(body));
+      for (auto& body : pipeline::merge::encodeEmitted(emitted, 2000, *upstream_protocol)) merged_sender.enqueue(std::move(body));
       schedule_emit();
     });
   };
@@ -347,7 +358,7 @@ int run(Options& o) {
       emit_timer.cancel();
       std::vector<pipeline::merge::MergeState::Emitted> emitted;
       merge_state.emit(core::SystemClock::instance().nowMillis(), emitted);
-      for (auto& body : pipeline::merge::encodeEmitted(emitted, 2000)) merged_sender.enqueue(std::move(body));
+      for (auto& body : pipeline::merge::encodeEmitted(emitted, 2000, *upstream_protocol)) merged_sender.enqueue(std::move(body));
     }
     if (!merged_sender.idle() && !late) return poll_again();
     if (late)
@@ -381,6 +392,7 @@ int run(Options& o) {
                 {{"version", kVersion},
                  {"listen", ep.address().to_string() + ":" + std::to_string(ep.port())},
                  {"upstream", url->scheme + "://" + url->hostHeader() + url->target},
+                 {"upstream_protocol", std::string(codec::protocolName(*upstream_protocol))},
                  {"io_threads", std::to_string(o.io_threads)},
                  {"rule_files", std::to_string(o.rule_files.size())},
                  {"rules", std::to_string(rules.current().rules->rules.size())},
@@ -416,11 +428,74 @@ int checkRules(const std::vector<std::string>& files) {
   return failed ? 1 : 0;
 }
 
+// `cardinal check config FILE...`: a --config.file read as `cardinal --config.file=FILE` reads it
+// (the same FlagSet: unknown keys, values a flag refuses), then what start-up would refuse (the
+// required upstream.url, URL, protocol, log level, listen address, HMAC key file) and the rule
+// files it names. Exit 0 or 1 with `file:line: what` messages, like `check rules`.
+int checkConfig(const std::vector<std::string>& files) {
+  if (files.empty()) {
+    std::cerr << "usage: cardinal check config FILE...\n";
+    return 2;
+  }
+  int failed = 0;
+  for (const auto& file : files) {
+    std::cout << "Checking " << file << "\n";
+    Options o;
+    core::FlagSet flags("cardinal");
+    defineFlags(flags, o);
+    std::vector<std::string> problems;
+    (void)flags.applyYamlFile(file, &problems);
+    size_t rule_count = 0;
+    if (flags.yamlLoaded()) {
+      auto at = [&](const std::string& key) {
+        int line = flags.yamlLine(key);
+        return file + (line > 0 ? ":" + std::to_string(line) : std::string()) + ": " + key + ": ";
+      };
+      core::LogLevel level;
+      if (o.upstream_url.empty())
+        problems.push_back(file + ": upstream.url is required (e.g. http://prometheus:9090/api/v1/write)");
+      else if (auto url = upstream::parseUrl(o.upstream_url); !url)
+        problems.push_back(at("upstream.url") + url.error());
+      if (!codec::parseProtocolName(o.upstream_protocol))
+        problems.push_back(at("upstream.protocol") + "want v1 or v2, not \"" + o.upstream_protocol + "\"");
+      if (!core::parseLogLevel(o.log_level, level))
+        problems.push_back(at("log.level") + "want debug, info, warn or error, not \"" + o.log_level + "\"");
+      if (auto ep = server::parseListenAddress(o.listen_address); !ep)
+        problems.push_back(at("web.listen-address") + ep.error());
+      if (!o.hmac_key_file.empty())
+        if (auto key = pipeline::sanitize::Redactor::fromKeyFile(o.hmac_key_file); !key)
+          problems.push_back(at("sanitize.hmac-key-file") + key.error());
+      for (const auto& rf : o.rule_files) {
+        auto r = rules::loadRuleFiles({rf});
+        if (r) rule_count += (*r)->rules.size();
+        else problems.push_back(r.error());
+      }
+    }
+    if (problems.empty()) {
+      std::cout << "  SUCCESS: upstream " << o.upstream_url << "; "
+                << (o.rule_files.empty() ? std::string("the built-in default rules")
+                                         : std::to_string(o.rule_files.size()) + " rule file" +
+                                               (o.rule_files.size() == 1 ? "" : "s") + ", " +
+                                               std::to_string(rule_count) + " rules")
+                << "\n";
+    } else {
+      std::cout << "  FAILED:\n";
+      for (const auto& p : problems) std::cout << p << "\n";
+      ++failed;
+    }
+  }
+  return failed ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 3 && std::string_view(argv[1]) == "check" && std::string_view(argv[2]) == "rules")
     return checkRules(std::vector<std::string>(argv + 3, argv + argc));
+  if (argc >= 3 && std::string_view(argv[1]) == "check" && std::string_view(argv[2]) == "config")
+    return checkConfig(std::vector<std::string>(argv + 3, argv + argc));
+  if (argc >= 2 && std::string_view(argv[1]) == "analyze")
+    return rules::analyze::analyzeCommand(argc, argv, 2, std::cout, std::cerr);
   Options o;
   core::FlagSet flags("cardinal");
   defineFlags(flags, o);
@@ -433,7 +508,9 @@ int main(int argc, char** argv) {
     std::cout << "Cardinal: a Prometheus remote-write proxy that keeps label cardinality and sensitive label "
                  "values out of Prometheus.\n\n"
               << flags.usage()
-              << "\nCommands:\n  cardinal check rules FILE...            Validate rule files (exit 0 or 1)\n";
+              << "\nCommands:\n  cardinal check rules FILE...            Validate rule files (exit 0 or 1)\n"
+              << "  cardinal check config FILE...           Validate --config.file files and the rule files they name\n"
+              << "  cardinal analyze --prometheus.url=URL   Propose rules for a Prometheus' largest families (--help)\n";
     return 0;
   }
   if (o.version) {

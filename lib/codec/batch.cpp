@@ -17,6 +17,8 @@ void SeriesBatch::clear() {
   exemplars.clear();
   exemplar_labels.clear();
   metadata.clear();
+  protocol = WireProtocol::kV1;
+  v2.clear();
   arena_used_ = 0;
 }
 

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "codec/protocol.h"
 #include "core/labels.h"
 
 namespace cardinal::codec {
@@ -48,6 +49,7 @@ struct HistogramView {
   uint64_t zero_count_int = 0;
   double zero_count_float = 0;
   int32_t reset_hint = 0;
+  int64_t start_timestamp = 0;  // remote-write 2.0 (field 17), milliseconds; 0 = not set
 };
 
 struct ExemplarView {
@@ -97,8 +99,27 @@ struct Series {
   bool merge = false;
 };
 
+// Remote-write 2.0 parts of a batch (decode_v2.h), empty for a 1.0 request.
+struct V2Parts {
+  static constexpr uint32_t kNoMetadata = 0xffffffffu;
+  // Start timestamps of `samples` (same index), once any sample of the
+  // request has one; empty otherwise (0 = not set).
+  std::vector<int64_t> sample_start_timestamps;
+  // Per series (same index): its inline metadata as an index into
+  // SeriesBatch::metadata, or kNoMetadata.
+  std::vector<uint32_t> series_metadata;
+  void clear() {
+    sample_start_timestamps.clear();
+    series_metadata.clear();
+  }
+};
+
 class SeriesBatch {
  public:
+  // The encoding of `Series::raw` and `MetadataView::raw`: the encoder copies
+  // raw bytes only into a request of the same protocol (encode_v2.h).
+  WireProtocol protocol = WireProtocol::kV1;
+  V2Parts v2;
   std::vector<Series> series;
   std::vector<LabelView> labels;
   std::vector<Sample> samples;

@@ -311,6 +311,11 @@ bool parseHistogramView(std::string_view msg, HistogramView& h) {
         ok = r.varint(v);
         h.timestamp = static_cast<int64_t>(v);
         break;
+      case 17:  // start_timestamp (remote-write 2.0)
+        if (wt != wire::kVarint) goto unknown;
+        ok = r.varint(v);
+        h.start_timestamp = static_cast<int64_t>(v);
+        break;
       default:
       unknown:
         ok = r.skip(f, wt);

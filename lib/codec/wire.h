@@ -37,12 +37,21 @@ struct Reader {
     }
     return false;  // more than 10 bytes
   }
+  // Reads a tag as protobuf does: at most 5 bytes, bits beyond 32 dropped
+  // (a longer varint is an error, an overflowing 5-byte one is not).
   bool tag(uint32_t& field, uint32_t& wire_type) {
-    uint64_t t;
-    if (!varint(t) || t > 0xffffffffu) return false;
-    field = static_cast<uint32_t>(t >> 3);
-    wire_type = static_cast<uint32_t>(t & 7);
-    return field != 0;
+    uint32_t t = 0;
+    for (int i = 0; i < 5; ++i) {
+      if (p >= end) return false;
+      uint8_t b = *p++;
+      t |= uint32_t{b & 0x7fu} << (7 * i);
+      if (b < 0x80) {
+        field = t >> 3;
+        wire_type = t & 7;
+        return field != 0;
+      }
+    }
+    return false;
   }
   bool fixed64(uint64_t& out) {
     if (remaining() < 8) return false;

@@ -177,33 +177,66 @@ Status FlagSet::parse(int argc, const char* const* argv, int first, std::vector<
   return Status::Ok();
 }
 
-Status FlagSet::applyYamlFile(const std::string& path) {
+Status FlagSet::applyYamlFile(const std::string& path, std::vector<std::string>* problems) {
+  std::vector<std::string> local;
+  std::vector<std::string>& found = problems ? *problems : local;
+  const size_t first = found.size();
+  auto fail = [&](std::string what) -> bool {  // true: stop here
+    found.push_back(std::move(what));
+    return problems == nullptr;
+  };
+  auto result = [&]() -> Status { return found.size() > first ? Status(Error{found[first]}) : Status::Ok(); };
+  yaml_lines_.clear();
+  yaml_loaded_ = false;
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    fail(path + ": cannot read the file");
+    return result();
   } catch (const YAML::Exception& e) {
-    return Error{path + ": " + e.what()};
+    fail(path + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+    return result();
   }
-  if (root.IsNull()) return Status::Ok();
-  if (!root.IsMap()) return Error{path + ": expected a map of flag names to values"};
+  if (root.IsNull()) {
+    yaml_loaded_ = true;
+    return Status::Ok();
+  }
+  if (!root.IsMap()) {
+    fail(path + ":" + std::to_string(root.Mark().line + 1) + ": expected a map of flag names to values");
+    return result();
+  }
+  yaml_loaded_ = true;
   for (const auto& kv : root) {
     std::string key = kv.first.as<std::string>();
     int line = kv.first.Mark().line + 1;
     auto where = path + ":" + std::to_string(line) + ": ";
-    if (!flags_.count(key)) return Error{where + "unknown setting \"" + key + "\" (keys are flag names without --)"};
+    if (!flags_.count(key)) {
+      if (fail(where + "unknown setting \"" + key + "\" (keys are flag names without --)")) return result();
+      continue;
+    }
+    yaml_lines_[key] = line;
     if (set_.count(key)) continue;  // the command line wins
     const YAML::Node& v = kv.second;
     if (v.IsSequence()) {
-      if (!flags_.at(key).repeatable) return Error{where + "\"" + key + "\" takes one value, not a list"};
-      for (const auto& item : v)
-        if (auto st = setValue(key, item.as<std::string>(), false); !st) return Error{where + st.error()};
+      if (!flags_.at(key).repeatable) {
+        if (fail(where + "\"" + key + "\" takes one value, not a list")) return result();
+        continue;
+      }
+      for (const auto& item : v) {
+        if (!item.IsScalar()) {
+          if (fail(where + "\"" + key + "\" needs a list of scalar values")) return result();
+          break;
+        }
+        if (auto st = setValue(key, item.as<std::string>(), false); !st && fail(where + st.error())) return result();
+      }
     } else if (v.IsScalar()) {
-      if (auto st = setValue(key, v.as<std::string>(), false); !st) return Error{where + st.error()};
+      if (auto st = setValue(key, v.as<std::string>(), false); !st && fail(where + st.error())) return result();
     } else {
-      return Error{where + "\"" + key + "\" needs a scalar value"};
+      if (fail(where + "\"" + key + "\" needs a scalar value")) return result();
     }
   }
-  return Status::Ok();
+  return result();
 }
 
 std::string FlagSet::usage() const {

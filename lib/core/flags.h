@@ -32,9 +32,19 @@ class FlagSet {
 
   // Parses argv[first..]; non-flag arguments go to `positional`.
   Status parse(int argc, const char* const* argv, int first, std::vector<std::string>& positional);
-  // Applies a flat YAML map {flag-name: value}; skips flags set on the command line.
-  Status applyYamlFile(const std::string& path);
+  // Applies a flat YAML map {flag-name: value}; skips flags set on the command line. Errors are
+  // "path:line: what". With `problems`, goes on past a bad key and appends every problem there
+  // (`cardinal check config`); the returned status is then the first of them.
+  Status applyYamlFile(const std::string& path, std::vector<std::string>* problems = nullptr);
   bool wasSet(const std::string& name) const { return set_.count(name) > 0; }
+  // Whether the last applyYamlFile() could read and parse its file as a map (its keys and values
+  // may still have been refused).
+  bool yamlLoaded() const { return yaml_loaded_; }
+  // The line of the YAML file that set `name` in the last applyYamlFile(), 0 if none did.
+  int yamlLine(const std::string& name) const {
+    auto it = yaml_lines_.find(name);
+    return it == yaml_lines_.end() ? 0 : it->second;
+  }
   std::string usage() const;
 
  private:
@@ -51,6 +61,8 @@ class FlagSet {
   std::string program_;
   std::map<std::string, Flag> flags_;
   std::map<std::string, bool> set_;
+  std::map<std::string, int> yaml_lines_;
+  bool yaml_loaded_ = false;
 };
 
 }  // namespace cardinal::core

@@ -7,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "codec/protocol.h"
 #include "core/log.h"
 #include "core/result.h"
 
@@ -51,10 +52,16 @@ class Session : public std::enable_shared_from_this<Session> {
       return close();
     if (ec == http::error::body_limit) {
       metrics_.countRejected("body_too_large");
-      return write(textResponse(http::status::payload_too_large,
-                                "request body exceeds " + std::to_string(server_.config().max_body_bytes) +
-                                    " bytes (--limits.max-body-bytes)"),
-                   false);
+      Response res = textResponse(http::status::payload_too_large,
+                                  "request body exceeds " + std::to_string(server_.config().max_body_bytes) +
+                                      " bytes (--limits.max-body-bytes)");
+      // A remote-write 2.0 sender gets the Written headers on every answer (nothing written).
+      const auto& head = parser_->get();
+      if (auto it = head.find(http::field::content_type); it != head.end()) {
+        auto ct = codec::checkContentType(std::string_view(it->value().data(), it->value().size()));
+        if (ct.error.empty() && ct.protocol == codec::WireProtocol::kV2) setWrittenHeaders(res, {});
+      }
+      return write(std::move(res), false);
     }
     if (ec == http::error::header_limit) {
       return write(textResponse(http::status::request_header_fields_too_large, "request headers too large"), false);

@@ -13,4 +13,11 @@ Response textResponse(http::status status, std::string_view text) {
   return res;
 }
 
+void setWrittenHeaders(Response& res, const codec::WrittenCounts& written) {
+  auto name = [](std::string_view s) { return boost::beast::string_view(s.data(), s.size()); };
+  res.set(name(codec::kSamplesWrittenHeader), std::to_string(written.samples));
+  res.set(name(codec::kHistogramsWrittenHeader), std::to_string(written.histograms));
+  res.set(name(codec::kExemplarsWrittenHeader), std::to_string(written.exemplars));
+}
+
 }  // namespace cardinal::server

@@ -8,6 +8,8 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "codec/protocol.h"
+
 namespace cardinal::server {
 
 namespace http = boost::beast::http;
@@ -20,5 +22,8 @@ using Responder = std::function<void(Response)>;
 
 // A plain-text response; `text` gets a trailing newline.
 Response textResponse(http::status status, std::string_view text);
+
+// Sets the three X-Prometheus-Remote-Write-*-Written headers (remote-write 2.0).
+void setWrittenHeaders(Response& res, const codec::WrittenCounts& written);
 
 }  // namespace cardinal::server

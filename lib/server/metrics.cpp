@@ -49,7 +49,12 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& r)
       forwarded_metadata(counter(r, "cardinal_forwarded_metadata_total", "Metadata entries the upstream accepted.")),
       forwarded_compressed_bytes(counter(r, "cardinal_forwarded_compressed_bytes_total", "Request body bytes the upstream accepted (snappy).")),
       forwarded_unchanged_requests(counter(r, "cardinal_forwarded_unchanged_requests_total",
-                                           "Requests no stage changed, forwarded with their original body.")) {}
+                                           "Requests no stage changed, forwarded with their original body.")),
+      received_v2_requests(counter(r, "cardinal_received_v2_requests_total",
+                                   "Remote-write 2.0 requests decoded (also counted in cardinal_received_requests_total).")),
+      forwarded_translated_requests(counter(r, "cardinal_forwarded_translated_requests_total",
+                                            "Requests the upstream accepted in the other remote-write protocol than "
+                                            "they arrived in (--upstream.protocol).")) {}
 
 void ProxyMetrics::countRequest(const std::string& handler, int code, double seconds) {
   http_requests.Add({{"handler", handler}, {"code", std::to_string(code)}}).Increment();

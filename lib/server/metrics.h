@@ -39,6 +39,10 @@ struct ProxyMetrics {
   prometheus::Counter& forwarded_metadata;
   prometheus::Counter& forwarded_compressed_bytes;
   prometheus::Counter& forwarded_unchanged_requests;  // original body forwarded as is
+  // Remote-write 2.0 (issue 9): requests decoded from 2.0, and requests
+  // forwarded in the other protocol than they arrived in.
+  prometheus::Counter& received_v2_requests;
+  prometheus::Counter& forwarded_translated_requests;
 
   void countRequest(const std::string& handler, int code, double seconds);
   void countRejected(const char* reason) { rejected.Add({{"reason", reason}}).Increment(); }

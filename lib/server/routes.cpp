@@ -5,6 +5,8 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "server/web_ui.h"
+
 namespace cardinal::server {
 
 namespace {
@@ -15,6 +17,7 @@ const std::string kReady = "/-/ready";
 const std::string kReload = "/-/reload";
 const std::string kStats = "/api/v1/stats";
 const std::string kExplain = "/api/v1/stats/explain";
+const std::string kWeb = "/";  // the status page and its /static/ files
 const std::string kOther = "other";
 }  // namespace
 
@@ -30,6 +33,7 @@ void Routes::handle(Request&& req, Responder respond) {
   else if (path == kReload) handler = &kReload;
   else if (path == kStats) handler = &kStats;
   else if (path == kExplain) handler = &kExplain;
+  else if (isWebPath(path)) handler = &kWeb;
 
   // Every answer is counted and timed under its handler label.
   Responder done = [this, handler, started, respond = std::move(respond)](Response res) {
@@ -74,6 +78,10 @@ void Routes::handle(Request&& req, Responder respond) {
   if ((handler == &kStats || handler == &kExplain) && deps_.stats) {
     if (!onlyGet()) return notAllowed("GET");
     return done(handler == &kStats ? deps_.stats->stats(target) : deps_.stats->explain(target));
+  }
+  if (handler == &kWeb) {
+    if (!onlyGet()) return notAllowed("GET");
+    return done(webResponse(path));
   }
   done(textResponse(http::status::not_found, "404 page not found"));
 }

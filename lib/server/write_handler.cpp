@@ -1,12 +1,13 @@
 #include "server/write_handler.h"
 
 #include <algorithm>
-#include <cctype>
 #include <string>
 
 #include "codec/batch.h"
 #include "codec/decode.h"
+#include "codec/decode_v2.h"
 #include "codec/encode.h"
+#include "codec/encode_v2.h"
 #include "codec/snappy_codec.h"
 #include "core/log.h"
 
@@ -33,45 +34,22 @@ struct ReleaseLarge {
   }
 };
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
+std::string_view headerValue(const Request& req, http::field f) {
+  auto it = req.find(f);
+  return it == req.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
+// a - b per category, never below zero.
+codec::WrittenCounts minus(const codec::WrittenCounts& a, const codec::WrittenCounts& b) {
+  auto sub = [](uint64_t x, uint64_t y) { return x > y ? x - y : 0; };
+  return {sub(a.samples, b.samples), sub(a.histograms, b.histograms), sub(a.exemplars, b.exemplars)};
 }
-
-// Returns an error text for unsupported content types/encodings, or "".
-std::string checkContentHeaders(const Request& req) {
-  if (auto it = req.find(http::field::content_encoding); it != req.end()) {
-    std::string enc = lower(trim(std::string_view(it->value().data(), it->value().size())));
-    if (enc != "snappy")
-      return "unsupported Content-Encoding \"" + enc + "\": remote-write bodies are snappy block-compressed";
-  }
-  if (auto it = req.find(http::field::content_type); it != req.end()) {
-    std::string ct = lower(std::string_view(it->value().data(), it->value().size()));
-    std::string_view rest = ct;
-    auto semi = rest.find(';');
-    std::string_view media = trim(rest.substr(0, semi));
-    if (media != "application/x-protobuf")
-      return "unsupported Content-Type \"" + std::string(media) + "\": expected application/x-protobuf";
-    while (semi != std::string_view::npos) {
-      rest.remove_prefix(semi + 1);
-      semi = rest.find(';');
-      std::string_view param = trim(rest.substr(0, semi));
-      if (param.substr(0, 6) == "proto=") {
-        std::string_view proto = param.substr(6);
-        if (proto != "prometheus.writerequest")
-          return "unsupported remote-write message \"" + std::string(proto) +
-                 "\": this receiver speaks remote-write 1.0 (prometheus.WriteRequest)";
-      }
-    }
-  }
-  return "";
+codec::WrittenCounts plus(const codec::WrittenCounts& a, const codec::WrittenCounts& b) {
+  return {a.samples + b.samples, a.histograms + b.histograms, a.exemplars + b.exemplars};
+}
+codec::WrittenCounts atMost(const codec::WrittenCounts& a, const codec::WrittenCounts& cap) {
+  return {std::min(a.samples, cap.samples), std::min(a.histograms, cap.histograms),
+          std::min(a.exemplars, cap.exemplars)};
 }
 
 }  // namespace
@@ -95,20 +73,30 @@ Response WriteHandler::overloaded(std::string_view why) const {
 }
 
 void WriteHandler::handle(Request&& req, Responder respond) {
+  // Content negotiation first: every answer to a 2.0 request carries the
+  // Written headers, refusals included (with what was written: nothing).
+  const codec::ContentTypeCheck content = codec::checkContentType(headerValue(req, http::field::content_type));
+  const bool v2_in = content.error.empty() && content.protocol == codec::WireProtocol::kV2;
+  auto withWritten = [v2_in](Response res, const codec::WrittenCounts& written = {}) {
+    if (v2_in) setWrittenHeaders(res, written);
+    return res;
+  };
   if (draining_) {
     metrics_.countRejected("shutting_down");
-    Response res = overloaded("shutting down");
+    Response res = withWritten(overloaded("shutting down"));
     res.keep_alive(false);
     return respond(std::move(res));
   }
-  if (std::string err = checkContentHeaders(req); !err.empty()) {
+  std::string unsupported = content.error;
+  if (unsupported.empty()) unsupported = codec::checkContentEncoding(headerValue(req, http::field::content_encoding));
+  if (!unsupported.empty()) {
     metrics_.countRejected("content_type");
-    return respond(textResponse(http::status::unsupported_media_type, err));
+    return respond(withWritten(textResponse(http::status::unsupported_media_type, unsupported)));
   }
   if (in_flight_.fetch_add(1) >= static_cast<int>(config_.max_in_flight)) {
     in_flight_.fetch_sub(1);
     metrics_.countRejected("overload");
-    return respond(overloaded("too many requests in flight (--upstream.max-in-flight); retry later"));
+    return respond(withWritten(overloaded("too many requests in flight (--upstream.max-in-flight); retry later")));
   }
   metrics_.in_flight.Increment();
   // Runs once when this request is answered, whichever path answers it.
@@ -123,21 +111,28 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   metrics_.received_compressed_bytes.Increment(static_cast<double>(req.body().size()));
   if (auto st = codec::decompress(req.body(), config_.limits, s.decompressed); !st) {
     metrics_.countRejected("decompress");
-    return finish(textResponse(http::status::bad_request, st.error()));
+    return finish(withWritten(textResponse(http::status::bad_request, st.error())));
   }
   metrics_.received_decompressed_bytes.Increment(static_cast<double>(s.decompressed.size()));
-  if (auto st = codec::decodeWriteRequest(s.decompressed, config_.limits, s.batch); !st) {
+  auto decoded = v2_in ? codec::decodeRequestV2(s.decompressed, config_.limits, s.batch)
+                       : codec::decodeWriteRequest(s.decompressed, config_.limits, s.batch);
+  if (!decoded) {
     metrics_.countRejected("decode");
-    core::logDebug("rejected write request", {{"reason", st.error()}});
-    return finish(textResponse(http::status::bad_request, st.error()));
+    core::logDebug("rejected write request", {{"reason", decoded.error()}, {"protocol", v2_in ? "v2" : "v1"}});
+    return finish(withWritten(textResponse(http::status::bad_request, decoded.error())));
   }
   codec::SeriesBatch& batch = s.batch;
   metrics_.received_requests.Increment();
+  if (v2_in) metrics_.received_v2_requests.Increment();
   metrics_.received_series.Increment(static_cast<double>(batch.series.size()));
   metrics_.received_samples.Increment(static_cast<double>(batch.samples.size()));
   metrics_.received_histograms.Increment(static_cast<double>(batch.histograms.size()));
   metrics_.received_exemplars.Increment(static_cast<double>(batch.exemplars.size()));
   metrics_.received_metadata.Increment(static_cast<double>(batch.metadata.size()));
+  // Decoding is all or nothing, so from here on everything received is
+  // accepted: merged, dropped by policy, or forwarded (and then written as
+  // far as the upstream says).
+  const codec::WrittenCounts received{batch.samples.size(), batch.histograms.size(), batch.exemplars.size()};
 
   types_.observe(batch);
   auto snapshot = rules_.current();  // in-flight requests keep the rules they started with
@@ -150,60 +145,84 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   };
   Counts counts{batch.liveSeries(), batch.liveSamples(), batch.liveHistograms(), batch.liveExemplars(),
                 batch.metadata.size(), 0};
-  if (counts.series == 0 && counts.metadata == 0) return finish(Response{http::status::no_content, 11});
+  const codec::WireProtocol out_protocol = config_.upstream_protocol;
+  const bool v2_out = out_protocol == codec::WireProtocol::kV2;
+  // 2.0 has no metadata-only form: a 1.0 metadata request (the TypeTable has
+  // learned from it above) has nothing to forward to a 2.0 upstream.
+  if (counts.series == 0 && (counts.metadata == 0 || v2_out))
+    return finish(withWritten(Response{http::status::no_content, 11}, received));
 
+  const codec::WrittenCounts forwarded{counts.samples, counts.histograms, counts.exemplars};
+  const codec::WrittenCounts kept = minus(received, forwarded);  // merged or dropped: accepted here
   std::shared_ptr<std::string> body;
-  bool unchanged = !batch.anyChanged() && !config_.codec_only;
+  const bool translated = batch.protocol != out_protocol;
+  bool unchanged = !batch.anyChanged() && !config_.codec_only && !translated;
 
   if (unchanged) {
     body = std::make_shared<std::string>(std::move(req.body()));
   } else {
-    codec::encodeWriteRequest(batch, s.encoded);
+    codec::encodeForProtocol(batch, out_protocol, s.encoded);
     body = std::make_shared<std::string>();
     codec::compress(s.encoded, *body);
   }
   counts.bytes = body->size();
 
-  upstream::Headers headers = {
-      {"Content-Encoding", "snappy"},
-      {"Content-Type", "application/x-protobuf"},
-      {"X-Prometheus-Remote-Write-Version", "0.1.0"},
-  };
-  client_.send(std::move(body), std::move(headers),
-               [this, finish = std::move(finish), counts, unchanged](upstream::DeliveryResult r) mutable {
-                 using Kind = upstream::DeliveryResult::Kind;
-                 if (r.kind == Kind::kDelivered) {
-                   metrics_.forwarded_series.Increment(static_cast<double>(counts.series));
-                   metrics_.forwarded_samples.Increment(static_cast<double>(counts.samples));
-                   metrics_.forwarded_histograms.Increment(static_cast<double>(counts.histograms));
-                   metrics_.forwarded_exemplars.Increment(static_cast<double>(counts.exemplars));
-                   metrics_.forwarded_metadata.Increment(static_cast<double>(counts.metadata));
-                   metrics_.forwarded_compressed_bytes.Increment(static_cast<double>(counts.bytes));
-                   if (unchanged) metrics_.forwarded_unchanged_requests.Increment();
-                   return finish(Response{http::status::no_content, 11});
-                 }
-                 if (r.kind == Kind::kRejected) {
-                   core::logWarn("upstream rejected a request",
-                                 {{"status", std::to_string(r.status)}, {"series", std::to_string(counts.series)}});
-                   std::string msg = "upstream rejected the request with " + std::to_string(r.status);
-                   if (!r.message.empty()) msg += ": " + r.message;
-                   // 4xx goes back as is (the sender drops the batch); anything
-                   // else (a redirect) is a misconfiguration the sender should retry.
-                   auto status = r.status >= 400 && r.status < 500 ? static_cast<http::status>(r.status)
-                                                                   : http::status::bad_gateway;
-                   return finish(textResponse(status, msg));
-                 }
-                 core::logWarn("upstream unavailable, answering 503",
-                               {{"attempts", std::to_string(r.attempts)}, {"reason", r.message}});
-                 Response res = textResponse(http::status::service_unavailable, "upstream unavailable: " + r.message);
-                 auto hint = config_.retry_after_hint;
-                 if (r.retry_after) {
-                   auto secs = std::chrono::ceil<std::chrono::seconds>(*r.retry_after);
-                   if (secs > hint) hint = secs;
-                 }
-                 res.set(http::field::retry_after, std::to_string(hint.count()));
-                 finish(std::move(res));
-               });
+  upstream::SendOptions options{v2_out, forwarded.total()};
+  client_.send(
+      std::move(body), upstream::remoteWriteHeaders(out_protocol),
+      [this, finish = std::move(finish), withWritten, counts, unchanged, translated, v2_out, kept,
+       forwarded](upstream::DeliveryResult r) mutable {
+        using Kind = upstream::DeliveryResult::Kind;
+        // What the upstream wrote of the forwarded part: a 2.0 upstream says so
+        // (on 2xx and 4xx); a 1.0 one writes all on 2xx and nothing otherwise.
+        codec::WrittenCounts upstream_written;
+        if (v2_out && r.written) upstream_written = atMost(*r.written, forwarded);
+        else if (r.kind == Kind::kDelivered) upstream_written = forwarded;
+        const codec::WrittenCounts written = plus(kept, upstream_written);
+        if (r.kind == Kind::kDelivered) {
+          metrics_.forwarded_series.Increment(static_cast<double>(counts.series));
+          metrics_.forwarded_samples.Increment(static_cast<double>(counts.samples));
+          metrics_.forwarded_histograms.Increment(static_cast<double>(counts.histograms));
+          metrics_.forwarded_exemplars.Increment(static_cast<double>(counts.exemplars));
+          metrics_.forwarded_metadata.Increment(static_cast<double>(counts.metadata));
+          metrics_.forwarded_compressed_bytes.Increment(static_cast<double>(counts.bytes));
+          if (unchanged) metrics_.forwarded_unchanged_requests.Increment();
+          if (translated) metrics_.forwarded_translated_requests.Increment();
+          return finish(withWritten(Response{http::status::no_content, 11}, written));
+        }
+        if (r.kind == Kind::kRejected) {
+          core::logWarn("upstream rejected a request",
+                        {{"status", std::to_string(r.status)}, {"series", std::to_string(counts.series)}});
+          // The upstream does not take the protocol Cardinal speaks to it:
+          // Cardinal's misconfiguration (--upstream.protocol), never the
+          // sender's data. 502, which senders retry, so nothing is dropped
+          // while the operator fixes it.
+          if (r.unconfirmed_v2 || r.status == 415) {
+            std::string msg = "upstream does not accept remote-write " +
+                              std::string(v2_out ? "2.0" : "1.0") + " (" +
+                              (r.unconfirmed_v2 ? r.message : "415: " + r.message) + "); check --upstream.protocol";
+            return finish(withWritten(textResponse(http::status::bad_gateway, msg), written));
+          }
+          std::string msg = "upstream rejected the request with " + std::to_string(r.status);
+          if (!r.message.empty()) msg += ": " + r.message;
+          // 4xx goes back as is (the sender drops the batch); anything
+          // else (a redirect) is a misconfiguration the sender should retry.
+          auto status = r.status >= 400 && r.status < 500 ? static_cast<http::status>(r.status)
+                                                          : http::status::bad_gateway;
+          return finish(withWritten(textResponse(status, msg), written));
+        }
+        core::logWarn("upstream unavailable, answering 503",
+                      {{"attempts", std::to_string(r.attempts)}, {"reason", r.message}});
+        Response res = textResponse(http::status::service_unavailable, "upstream unavailable: " + r.message);
+        auto hint = config_.retry_after_hint;
+        if (r.retry_after) {
+          auto secs = std::chrono::ceil<std::chrono::seconds>(*r.retry_after);
+          if (secs > hint) hint = secs;
+        }
+        res.set(http::field::retry_after, std::to_string(hint.count()));
+        finish(withWritten(std::move(res), written));
+      },
+      options);
 }
 
 }  // namespace cardinal::server

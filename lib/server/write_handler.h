@@ -8,7 +8,19 @@
 // encoding; upstream 4xx passed back; 503 with Retry-After when overloaded,
 // shutting down, or the upstream could not take the request within the retry
 // budget (never 429: default Prometheus and Collector settings drop data on
-// 429, and every sender retries 503).
+// 429, and every sender retries 503); 502 when the upstream does not take the
+// protocol Cardinal speaks to it (its 415, or a 2xx to a 2.0 request without
+// Written headers): a Cardinal misconfiguration the sender should retry
+// through rather than drop data over.
+//
+// Protocols: remote-write 1.0 and 2.0 in (content negotiation as the 2.0
+// spec says), --upstream.protocol out. A request no stage changed that
+// arrived in the upstream's protocol is forwarded with its original body; any
+// other is re-encoded (translated when the protocols differ). Every answer to
+// a 2.0 request carries X-Prometheus-Remote-Write-{Samples,Histograms,
+// Exemplars}-Written: what Cardinal accepted, i.e. everything it merged or
+// dropped by policy plus what the upstream took of the forwarded part (all of
+// it on 2xx from a 1.0 upstream; the upstream's own counts from a 2.0 one).
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +28,7 @@
 #include <mutex>
 
 #include "codec/limits.h"
+#include "codec/protocol.h"
 #include "core/clock.h"
 #include "pipeline/decision_cache.h"
 #include "pipeline/family.h"
@@ -35,6 +48,7 @@ struct WriteConfig {
   // Benchmark baseline: decode + validate, then re-encode and compress every
   // request with no pipeline stage (the practical limit of the codec).
   bool codec_only = false;
+  codec::WireProtocol upstream_protocol = codec::WireProtocol::kV1;  // --upstream.protocol
 };
 
 class WriteHandler {

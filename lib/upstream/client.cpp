@@ -11,6 +11,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <charconv>
+
 #include "core/log.h"
 
 namespace cardinal::upstream {
@@ -23,6 +25,22 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 namespace {
+
+// One X-Prometheus-Remote-Write-*-Written header: absent -> false; a value
+// that is not a number counts as 0 (the upstream answered, badly).
+template <typename Fields>
+bool readWritten(const Fields& fields, std::string_view name, uint64_t& out) {
+  auto it = fields.find(beast::string_view(name.data(), name.size()));
+  if (it == fields.end()) return false;
+  std::string_view v(it->value().data(), it->value().size());
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  uint64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  out = (ec == std::errc() && p == v.data() + v.size()) ? n : 0;
+  return true;
+}
+
 auto& counterFamily(prometheus::Registry& r, const char* name, const char* help) {
   return prometheus::BuildCounter().Name(name).Help(help).Register(r);
 }
@@ -55,10 +73,12 @@ ClientMetrics::ClientMetrics(prometheus::Registry& r)
 // one async operation is outstanding at any time, so its members need no lock.
 class Delivery : public std::enable_shared_from_this<Delivery> {
  public:
-  Delivery(Client& client, std::shared_ptr<const std::string> body, Headers headers, Client::Callback done)
+  Delivery(Client& client, std::shared_ptr<const std::string> body, Headers headers, Client::Callback done,
+           SendOptions options)
       : client_(client),
         body_(std::move(body)),
         done_(std::move(done)),
+        options_(options),
         timer_(net::make_strand(client.ioc_)),
         resolver_(net::make_strand(client.ioc_)) {
     const auto& cfg = client_.config_;
@@ -156,14 +176,29 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
                           .count();
       retry_after_ = parseRetryAfter(std::string_view(it->value().data(), it->value().size()), now_s);
     }
+    written_.reset();
+    codec::WrittenCounts w;
+    bool any = readWritten(res, codec::kSamplesWrittenHeader, w.samples);
+    any |= readWritten(res, codec::kHistogramsWrittenHeader, w.histograms);
+    any |= readWritten(res, codec::kExemplarsWrittenHeader, w.exemplars);
+    if (any) written_ = w;
     std::string body = std::move(res.body());
     if (keep) client_.putIdle(std::move(stream_));
     else closeStream();
 
-    switch (classify({status, false})) {
+    AttemptResult attempt{status, false, options_.v2, options_.sent_elements, w.total()};
+    switch (classify(attempt)) {
       case Verdict::kDelivered:
         return finish(DeliveryResult::Kind::kDelivered, "");
       case Verdict::kReject:
+        if (unconfirmedV2(attempt)) {
+          unconfirmed_v2_ = true;
+          return finish(DeliveryResult::Kind::kRejected,
+                        "the upstream answered " + std::to_string(status) +
+                            " to a remote-write 2.0 request without confirming any sample in "
+                            "X-Prometheus-Remote-Write-*-Written headers: it does not speak remote-write 2.0 "
+                            "(taken as 415, as the 2.0 specification says)");
+        }
         if (body.size() > 1024) body.resize(1024);
         while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
         return finish(DeliveryResult::Kind::kRejected, std::move(body));
@@ -188,6 +223,7 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     if (client_.metrics_) client_.metrics_->attempt_error.Increment();
     last_status_ = 0;
     retry_after_.reset();
+    written_.reset();
     last_reason_ = std::string(step) + ": " + (ec == beast::error::timeout ? std::string("timeout") : ec.message());
     core::logDebug("upstream attempt failed", {{"attempt", std::to_string(attempts_)}, {"reason", last_reason_}});
     retryLater();
@@ -227,6 +263,8 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     r.message = std::move(message);
     r.attempts = attempts_;
     r.retry_after = retry_after_;
+    r.written = written_;
+    r.unconfirmed_v2 = unconfirmed_v2_;
     auto done = std::move(done_);
     done(std::move(r));
   }
@@ -234,6 +272,7 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
   Client& client_;
   std::shared_ptr<const std::string> body_;
   Client::Callback done_;
+  SendOptions options_;
   http::request<http::span_body<const char>> req_;
   net::steady_timer timer_;
   tcp::resolver resolver_;
@@ -247,6 +286,8 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
   bool reused_ = false;
   bool stale_retry_used_ = false;
   std::optional<milliseconds> retry_after_;
+  std::optional<codec::WrittenCounts> written_;
+  bool unconfirmed_v2_ = false;
   std::string last_reason_;
 };
 
@@ -255,8 +296,14 @@ Client::Client(net::io_context& ioc, ClientConfig config, ClientMetrics* metrics
 
 Client::~Client() = default;
 
-void Client::send(std::shared_ptr<const std::string> body, Headers headers, Callback done) {
-  std::make_shared<Delivery>(*this, std::move(body), std::move(headers), std::move(done))->start();
+void Client::send(std::shared_ptr<const std::string> body, Headers headers, Callback done, SendOptions options) {
+  std::make_shared<Delivery>(*this, std::move(body), std::move(headers), std::move(done), options)->start();
+}
+
+Headers remoteWriteHeaders(codec::WireProtocol protocol) {
+  return {{"Content-Encoding", "snappy"},
+          {"Content-Type", std::string(codec::contentType(protocol))},
+          {std::string(codec::kVersionHeader), std::string(codec::versionHeaderValue(protocol))}};
 }
 
 std::unique_ptr<beast::tcp_stream> Client::takeIdle() {

@@ -22,6 +22,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
+#include "codec/protocol.h"
 #include "upstream/retry_policy.h"
 #include "upstream/url.h"
 
@@ -52,9 +53,26 @@ struct DeliveryResult {
   std::string message;  // upstream body on reject (truncated); our reason on give-up
   int attempts = 0;
   std::optional<std::chrono::milliseconds> retry_after;  // the upstream's last hint
+  // The last answer's X-Prometheus-Remote-Write-*-Written headers, if it had any.
+  std::optional<codec::WrittenCounts> written;
+  // kRejected because a 2xx to a 2.0 request confirmed nothing (unconfirmedV2()):
+  // the upstream does not speak remote-write 2.0. `status` is that 2xx.
+  bool unconfirmed_v2 = false;
 };
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// Content-Encoding, Content-Type and X-Prometheus-Remote-Write-Version of a
+// request in `protocol` (codec/protocol.h).
+Headers remoteWriteHeaders(codec::WireProtocol protocol);
+
+// How to judge the answers to one request.
+struct SendOptions {
+  // The body is a 2.0 request holding `sent_elements` samples, histograms and
+  // exemplars: a 2xx must confirm some as written (unconfirmedV2()).
+  bool v2 = false;
+  uint64_t sent_elements = 0;
+};
 
 // Upstream metrics, declared together.
 struct ClientMetrics {
@@ -81,7 +99,7 @@ class Client {
 
   // `body` is the snappy-compressed request; `headers` are sent as given
   // (Content-Type, Content-Encoding, remote-write version, pass-through ones).
-  void send(std::shared_ptr<const std::string> body, Headers headers, Callback done);
+  void send(std::shared_ptr<const std::string> body, Headers headers, Callback done, SendOptions options = {});
 
   const ClientConfig& config() const { return config_; }
 

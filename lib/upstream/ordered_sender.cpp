@@ -51,11 +51,9 @@ bool OrderedSender::idle() const {
 void OrderedSender::sendNextLocked() {
   if (queue_.empty()) return;
   in_flight_ = true;
-  client_.send(queue_.front(),
-               {{"Content-Encoding", "snappy"},
-                {"Content-Type", "application/x-protobuf"},
-                {"X-Prometheus-Remote-Write-Version", "0.1.0"}},
-               [this](DeliveryResult r) { onResult(r); });
+  const bool v2 = config_.protocol == codec::WireProtocol::kV2;
+  client_.send(queue_.front(), remoteWriteHeaders(config_.protocol), [this](DeliveryResult r) { onResult(r); },
+               SendOptions{v2, v2 ? 1u : 0u});
 }
 
 void OrderedSender::onResult(const DeliveryResult& r) {
@@ -74,7 +72,8 @@ void OrderedSender::onResult(const DeliveryResult& r) {
   if (r.kind == DeliveryResult::Kind::kRejected) {
     if (metrics_) metrics_->rejected.Increment();
     // The upstream's message may quote series labels: not logged.
-    core::logError("upstream rejected merged series; dropped", {{"status", std::to_string(r.status)}});
+    core::logError("upstream rejected merged series; dropped",
+                   {{"status", std::to_string(r.status)}, {"not_remote_write_2", r.unconfirmed_v2 ? "true" : "false"}});
   } else if (metrics_) {
     metrics_->delivered.Increment();
   }

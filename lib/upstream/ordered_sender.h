@@ -38,6 +38,9 @@ class OrderedSender {
   struct Config {
     size_t max_queued = 1000;
     std::chrono::milliseconds retry_pause{1000};
+    // The protocol the bodies are encoded in (merge::encodeEmitted). Every
+    // body holds at least one sample, so a 2.0 upstream must confirm some.
+    codec::WireProtocol protocol = codec::WireProtocol::kV1;
   };
   OrderedSender(boost::asio::io_context& ioc, Client& client, Config config, OrderedSenderMetrics* metrics);
   void enqueue(std::shared_ptr<const std::string> body);

@@ -9,11 +9,15 @@ namespace cardinal::upstream {
 
 Verdict classify(const AttemptResult& r) {
   if (r.transport_error || r.status == 0) return Verdict::kRetry;
-  if (r.status >= 200 && r.status < 300) return Verdict::kDelivered;
+  if (r.status >= 200 && r.status < 300) return unconfirmedV2(r) ? Verdict::kReject : Verdict::kDelivered;
   if (r.status == 429 || r.status >= 500) return Verdict::kRetry;
   // 1xx and 3xx are not valid answers to a remote-write POST and will not
   // change on retry; everything else in 4xx is the sender's problem.
   return Verdict::kReject;
+}
+
+bool unconfirmedV2(const AttemptResult& r) {
+  return r.v2_request && r.status >= 200 && r.status < 300 && r.sent_elements > 0 && r.written_elements == 0;
 }
 
 std::chrono::milliseconds backoffDelay(const BackoffPolicy& p, int attempt, double random01,

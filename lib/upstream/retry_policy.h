@@ -21,9 +21,21 @@ enum class Verdict {
 struct AttemptResult {
   int status = 0;              // HTTP status, 0 when no response arrived
   bool transport_error = false;  // connect/read/write failure or timeout
+  // Remote-write 2.0 requests: elements sent (samples + histograms +
+  // exemplars) and the sum of the answer's X-Prometheus-Remote-Write-*-Written
+  // headers (a missing header counts 0, as the spec says).
+  bool v2_request = false;
+  uint64_t sent_elements = 0;
+  uint64_t written_elements = 0;
 };
 
 Verdict classify(const AttemptResult& r);
+
+// A 2xx to a 2.0 request that confirms nothing although data was sent: the
+// receiver read the body as an (empty) 1.0 request, as 1.0 receivers that
+// ignore Content-Type do. The spec says to take it as 415 (kReject): the same
+// body will never be written there.
+bool unconfirmedV2(const AttemptResult& r);
 
 struct BackoffPolicy {
   std::chrono::milliseconds min{50};

@@ -59,7 +59,7 @@ std::string OtelCollector::binary() {
 }
 
 OtelCollector::OtelCollector(const TempDir& dir, std::string name, const std::string& config_file,
-                             std::map<std::string, std::string> env)
+                             std::map<std::string, std::string> env, std::vector<std::string> extra_args)
     : telemetry_port_(freePort()) {
   const std::string bin = binary();
   env["OTELCOL_TELEMETRY_PORT"] = std::to_string(telemetry_port_);
@@ -69,6 +69,7 @@ OtelCollector::OtelCollector(const TempDir& dir, std::string name, const std::st
   for (const auto& [k, v] : env) argv.push_back(k + "=" + v);
   argv.push_back(bin);
   argv.push_back("--config=" + config_file);
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<Process>(name, argv, dir.path() / (name + ".log"), dir.subdir(name));
   waitForLog(*process_, "Everything is ready", Millis(30000));
 }

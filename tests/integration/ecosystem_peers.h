@@ -45,8 +45,9 @@ void waitForLog(Process& process, const std::string& needle, Millis timeout);
 // ready" (receivers listening, pipelines built).
 class OtelCollector {
  public:
+  // `extra_args` follow --config (e.g. --feature-gates=...).
   OtelCollector(const TempDir& dir, std::string name, const std::string& config_file,
-                std::map<std::string, std::string> env);
+                std::map<std::string, std::string> env, std::vector<std::string> extra_args = {});
   static std::string binary();  // $CARDINAL_OTELCOL_BIN, REQUIREd
 
   Process& process() { return *process_; }

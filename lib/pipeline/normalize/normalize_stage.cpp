@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "core/hash.h"
+#include "pipeline/decision_cache.h"
 #include "pipeline/family.h"
 #include "pipeline/normalize/normalizers.h"
 #include "pipeline/rule_match.h"
@@ -14,7 +16,11 @@ NormalizeMetrics::NormalizeMetrics(prometheus::Registry& r)
     : normalized(prometheus::BuildCounter()
                      .Name("cardinal_normalize_values_total")
                      .Help("Label values changed by normalize rules, by normalizer.")
-                     .Register(r)) {}
+                     .Register(r)) {
+  for (int n = 0; n <= static_cast<int>(normalize::Normalizer::kAuto); ++n)
+    by_normalizer[static_cast<size_t>(n)] =
+        &normalized.Add({{"normalizer", std::string(normalize::normalizerName(static_cast<normalize::Normalizer>(n)))}});
+}
 
 Outcome NormalizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const {
   const rules::RuleSet* rs = ctx.rules;
@@ -23,27 +29,41 @@ Outcome NormalizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) co
   std::vector<codec::LabelView> scratch;
   std::string out;
   FamilyMemo families(ctx);
+  // Series no rule changes are remembered (most series repeat every scrape);
+  // the key includes the type table's version, as family resolution does.
+  const uint64_t generation = core::hashCombine(ctx.ruleset_generation, ctx.types->version());
+  const size_t n_rules = rs->rules.size();
   for (auto& s : batch.series) {
     if (s.dropped) continue;
+    if (ctx.cache && ctx.cache->find(s.hash, generation, kCacheStage)) continue;
     auto labels = batch.labelsOf(s);
     families.resolve(labels);
     const FamilyRules& fr = families.rules(*rs);
-    if (fr.none()) continue;
     bool changed = false;
-    scratch.assign(labels.begin(), labels.end());
-    for (size_t i = 0; i < rs->rules.size(); ++i) {
-      const auto& r = rs->rules[i];
-      if (r.action != rules::Action::kNormalize || !fr.matches(i)) continue;
+    if (!fr.none()) {
+      scratch.assign(labels.begin(), labels.end());
+      // Label by label; for each, the matching normalize rules in file order.
       for (auto& l : scratch) {
         const LabelRules lr = labelRules(*rs, l.name);
-        if (lr.is_protected || !(i < 64 ? lr.names(i) : r.namesLabel(l.name))) continue;
-        if (!normalize::normalize(r.normalizer, l.value, out)) continue;
-        l.value = batch.intern(out);
-        changed = true;
-        if (metrics_) metrics_->normalized.Add({{"normalizer", std::string(normalize::normalizerName(r.normalizer))}}).Increment();
+        if (lr.is_protected || (n_rules <= 64 && lr.mask == 0)) continue;
+        for (size_t i = 0; i < n_rules; ++i) {
+          const auto& r = rs->rules[i];
+          if (r.action != rules::Action::kNormalize || !fr.matches(i)) continue;
+          if (!(i < 64 ? lr.names(i) : r.namesLabel(l.name))) continue;
+          if (!normalize::normalize(r.normalizer, l.value, out)) continue;
+          l.value = batch.intern(out);
+          changed = true;
+          if (metrics_) {
+            if (auto* c = metrics_->by_normalizer[static_cast<size_t>(r.normalizer)]) c->Increment();
+          }
+        }
       }
     }
-    if (!changed || ctx.dry_run) continue;  // dry run: decisions only; redaction (sanitize) is never dry
+    if (!changed) {
+      if (ctx.cache) ctx.cache->put(s.hash, generation, kCacheStage, {kCacheStage, 0, 0});
+      continue;
+    }
+    if (ctx.dry_run) continue;  // dry run: decisions only; redaction (sanitize) is never dry
     // An empty value means "no label": drop it to keep labels valid.
     std::erase_if(scratch, [](const codec::LabelView& l) { return l.value.empty(); });
     batch.setLabels(s, scratch);

@@ -9,6 +9,8 @@
 // hash tokens. Normalizers are pure functions: nothing here logs or stores a
 // value.
 
+#include <array>
+
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
@@ -19,11 +21,14 @@ namespace cardinal::pipeline {
 struct NormalizeMetrics {
   explicit NormalizeMetrics(prometheus::Registry& registry);
   prometheus::Family<prometheus::Counter>& normalized;  // {normalizer}
+  // One child per normalizer, resolved once (no label lookup per value).
+  std::array<prometheus::Counter*, 16> by_normalizer{};
 };
 
 class NormalizeStage final : public Stage {
  public:
   explicit NormalizeStage(NormalizeMetrics* metrics) : metrics_(metrics) {}
+  static constexpr uint32_t kCacheStage = 5;  // decision cache: series no normalize rule changes
   std::string_view name() const override { return "normalize"; }
   Outcome process(codec::SeriesBatch& batch, StageContext& ctx) const override;
 

@@ -1218,6 +1218,8 @@ bool isSql(std::string_view s) {
   return false;
 }
 
+bool isFilePath(std::string_view s) { return isFilePathLike(s); }
+
 Shape classify(std::string_view v) {
   if (v.empty()) return Shape::kEmpty;
   if (isUuid(v)) return Shape::kUuid;

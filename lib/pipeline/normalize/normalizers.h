@@ -117,5 +117,6 @@ bool isIsoTimestamp(std::string_view s, bool allow_date_only);
 bool isEmail(std::string_view s);
 bool isIp(std::string_view s);  // any form kIp accepts
 bool isSql(std::string_view s);  // the kSql shape test used by classify()
+bool isFilePath(std::string_view s);  // kAuto takes this path for a file path, not a URL path
 
 }  // namespace cardinal::pipeline::normalize

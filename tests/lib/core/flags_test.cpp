@@ -91,6 +91,41 @@ TEST_CASE("FlagSet parses Prometheus-style flags") {
     CHECK(st.error() == path + ":2: unknown setting \"bogus.key\" (keys are flag names without --)");
     std::remove(path.c_str());
   }
+  SUBCASE("check mode: every problem of a config file, with its line") {
+    std::string path = "/tmp/cardinal_flags_check_test.yaml";
+    {
+      std::ofstream out(path);
+      out << "upstream.url: http://u\nbogus: 1\nupstream.timeout: soon\nn: [1, 2]\nrules.file: [a.yaml]\n";
+    }
+    std::vector<std::string> problems;
+    auto st = f.applyYamlFile(path, &problems);
+    REQUIRE_FALSE(st.ok());
+    CHECK(f.yamlLoaded());
+    REQUIRE(problems.size() == 3);
+    CHECK(st.error() == problems[0]);
+    CHECK(problems[0] == path + ":2: unknown setting \"bogus\" (keys are flag names without --)");
+    CHECK(problems[1].rfind(path + ":3: --upstream.timeout: invalid duration", 0) == 0);
+    CHECK(problems[2] == path + ":4: \"n\" takes one value, not a list");
+    CHECK(url == "http://u");  // the good keys still apply
+    CHECK(files == std::vector<std::string>{"a.yaml"});
+    CHECK(f.yamlLine("upstream.url") == 1);
+    CHECK(f.yamlLine("rules.file") == 5);
+    CHECK(f.yamlLine("dry-run") == 0);
+    {
+      std::ofstream out(path);
+      out << "a: [unclosed\n";
+    }
+    problems.clear();
+    st = f.applyYamlFile(path, &problems);
+    REQUIRE_FALSE(st.ok());
+    CHECK_FALSE(f.yamlLoaded());
+    CHECK(st.error().rfind(path + ":", 0) == 0);
+    CHECK(st.error().find("invalid YAML") != std::string::npos);
+    std::remove(path.c_str());
+    problems.clear();
+    CHECK_FALSE(f.applyYamlFile(path, &problems).ok());
+    CHECK(problems == std::vector<std::string>{path + ": cannot read the file"});
+  }
   SUBCASE("usage lists every flag with its default") {
     std::string u = f.usage();
     CHECK(u.find("--upstream.timeout=<value>") != std::string::npos);

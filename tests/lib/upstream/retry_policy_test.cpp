@@ -50,3 +50,30 @@ TEST_CASE("Retry-After parsing") {
   CHECK_FALSE(parseRetryAfter("", 0).has_value());
   CHECK_FALSE(parseRetryAfter("-3", 0).has_value());
 }
+
+TEST_CASE("remote-write 2.0: a 2xx that confirms nothing is the spec's 415") {
+  struct Row {
+    AttemptResult in;
+    Verdict want;
+    bool unconfirmed;
+  };
+  const Row table[] = {
+      // status, transport error, v2 request, sent elements, written elements (sum of the headers)
+      {{204, false, true, 10, 10}, Verdict::kDelivered, false},
+      {{204, false, true, 10, 3}, Verdict::kDelivered, false},   // a partial count is still a 2.0 answer
+      {{204, false, true, 10, 0}, Verdict::kReject, true},       // no headers (or all 0): a 1.0 receiver
+      {{200, false, true, 1, 0}, Verdict::kReject, true},
+      {{204, false, true, 0, 0}, Verdict::kDelivered, false},    // nothing sent, nothing to confirm
+      {{204, false, false, 10, 0}, Verdict::kDelivered, false},  // 1.0 requests get no headers
+      {{400, false, true, 10, 0}, Verdict::kReject, false},
+      {{503, false, true, 10, 0}, Verdict::kRetry, false},
+      {{0, true, true, 10, 0}, Verdict::kRetry, false},
+  };
+  for (const auto& row : table) {
+    CAPTURE(row.in.status);
+    CAPTURE(row.in.sent_elements);
+    CAPTURE(row.in.written_elements);
+    CHECK(classify(row.in) == row.want);
+    CHECK(unconfirmedV2(row.in) == row.unconfirmed);
+  }
+}
