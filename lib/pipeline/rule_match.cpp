@@ -71,32 +71,47 @@ LabelRules labelRules(const rules::RuleSet& rs, std::string_view label) {
 }
 
 const FamilyInfo& FamilyMemo::resolve(std::span<const core::LabelView> labels) {
-  SeriesShape shape = seriesShape(labels);
-  if (valid_ && shape.name == shape_.name && shape.has_le == shape_.has_le && shape.has_quantile == shape_.has_quantile) {
-    // Same family as the previous series; re-point the view at this series' name.
-    info_.family = shape.name.substr(0, info_.family.size());
-    shape_ = shape;
-    return info_;
+  shape_ = seriesShape(labels);
+  const std::string_view name = shape_.name;
+  // Slot by length and the last bytes (names of one family differ there:
+  // _bucket/_sum/_count); cheaper than hashing the whole name per series.
+  uint64_t h = name.size();
+  if (name.size() >= 8) h ^= core::detail::read64(name.data() + name.size() - 8) * core::detail::kS0;
+  else if (!name.empty()) h ^= uint64_t(uint8_t(name.back())) * core::detail::kS1 + uint8_t(name.front());
+  h = core::mix64(h ^ (shape_.has_le ? 1 : 0) ^ (shape_.has_quantile ? 2 : 0));
+  Slot& slot = slots_[h % kSlots];
+  if (!(slot.used && slot.has_le == shape_.has_le && slot.has_quantile == shape_.has_quantile &&
+        slot.name == name)) {
+    slot.used = true;
+    slot.name = name;
+    slot.has_le = shape_.has_le;
+    slot.has_quantile = shape_.has_quantile;
+    slot.info = ctx_.types ? ctx_.types->resolve(name, shape_.has_le, shape_.has_quantile) : FamilyInfo{name};
+    slot.rules.reset();
+    slot.merged_known = false;
   }
-  shape_ = shape;
-  info_ = ctx_.types ? ctx_.types->resolve(shape.name, shape.has_le, shape.has_quantile) : FamilyInfo{shape.name};
-  rules_.reset();
-  merged_known_ = false;
-  valid_ = true;
+  current_ = &slot;
+  info_ = slot.info;
+  // Re-point the view at this series' name (same bytes, this series' storage).
+  info_.family = name.substr(0, slot.info.family.size());
   return info_;
 }
 
 const FamilyRules& FamilyMemo::rules(const rules::RuleSet& rs) {
-  if (!rules_) rules_.emplace(rs, info_.family, ctx_);
-  return *rules_;
+  if (!current_->rules) current_->rules.emplace(rs, current_->info.family, ctx_);
+  return *current_->rules;
 }
 
 bool FamilyMemo::merged() {
-  if (!merged_known_) {
-    merged_ = ctx_.types && ctx_.types->isMerged(info_.family, ctx_.ruleset_generation);
-    merged_known_ = true;
+  if (!current_->merged_known) {
+    current_->merged = ctx_.types && ctx_.types->isMerged(current_->info.family, ctx_.ruleset_generation);
+    current_->merged_known = true;
   }
-  return merged_;
+  return current_->merged;
+}
+
+void FamilyMemo::invalidateMerged() {
+  for (auto& s : slots_) s.merged_known = false;
 }
 
 }  // namespace cardinal::pipeline

@@ -4,6 +4,7 @@
 // once per family and rule-set generation; the answer is a bitmask cached in
 // the DecisionCache. Rule sets with more than 64 rules are matched directly.
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -49,10 +50,11 @@ struct LabelRules {
 };
 LabelRules labelRules(const rules::RuleSet& rs, std::string_view label);
 
-// Resolves families for one stage's pass over a batch: series of one family
-// usually come together, so the type-table lookup (a shared lock), the rule
-// mask (a cache lookup) and the merged-family check run once per run of series
-// with the same metric name, not once per series.
+// Resolves families for one stage's pass over a batch. Requests interleave a
+// few dozen families, so the answers (type-table lookup under a shared lock,
+// the rule mask, the merged-family check) are kept per family in a small
+// direct-mapped table for the pass: each runs once per family and pass, not
+// once per series. Name views point into the batch, stable for the pass.
 class FamilyMemo {
  public:
   explicit FamilyMemo(StageContext& ctx) : ctx_(ctx) {}
@@ -63,17 +65,27 @@ class FamilyMemo {
   const FamilyRules& rules(const rules::RuleSet& rs);
   // TypeTable::isMerged for the last resolved family under ctx.ruleset_generation.
   bool merged();
-  // Forget the merged answer (after the stage marked the family merged).
-  void invalidateMerged() { merged_known_ = false; }
+  // Forget the merged answers (after the stage marked a family merged).
+  void invalidateMerged();
 
  private:
+  struct Slot {
+    std::string_view name;  // the metric name the slot was filled for
+    bool has_le = false;
+    bool has_quantile = false;
+    bool used = false;
+    FamilyInfo info;
+    std::optional<FamilyRules> rules;
+    bool merged_known = false;
+    bool merged = false;
+  };
+  static constexpr size_t kSlots = 64;
+
   StageContext& ctx_;
-  bool valid_ = false;
   SeriesShape shape_;
   FamilyInfo info_;
-  std::optional<FamilyRules> rules_;
-  bool merged_known_ = false;
-  bool merged_ = false;
+  Slot* current_ = nullptr;
+  std::array<Slot, kSlots> slots_;
 };
 
 }  // namespace cardinal::pipeline
