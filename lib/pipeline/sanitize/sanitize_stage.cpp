@@ -23,6 +23,21 @@ SanitizeMetrics::SanitizeMetrics(prometheus::Registry& r)
                                    .Register(r)
                                    .Add({})) {}
 
+prometheus::Counter& SanitizeMetrics::counter(std::string_view source, rules::RedactMethod method) {
+  size_t si = 0;  // "rule"
+  for (int d = 0; d < sanitize::kDetectorCount; ++d)
+    if (source == sanitize::detectorName(static_cast<sanitize::Detector>(d))) si = 1 + static_cast<size_t>(d);
+  const size_t mi = static_cast<size_t>(method);
+  if ((si == 0 && source != "rule") || mi >= kMethods)  // not a known pair: the slow, general way
+    return redacted.Add({{"source", std::string(source)}, {"method", std::string(rules::redactMethodName(method))}});
+  auto& slot = resolved_[si][mi];
+  if (auto* c = slot.load(std::memory_order_acquire)) return *c;
+  // Family::Add returns the same child for the same labels; racing threads store the same pointer.
+  auto* c = &redacted.Add({{"source", std::string(source)}, {"method", std::string(rules::redactMethodName(method))}});
+  slot.store(c, std::memory_order_release);
+  return *c;
+}
+
 namespace {
 
 using codec::LabelView;
@@ -67,8 +82,7 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
 
   auto count = [&](std::string_view source, RedactMethod m) {
     if (metrics_)
-      metrics_->redacted.Add({{"source", std::string(source)}, {"method", std::string(rules::redactMethodName(m))}})
-          .Increment();
+      metrics_->counter(source, m).Increment();
   };
   // Which finding applies to one label value (rules first, then detectors).
   auto find = [&](const FamilyRules* fr, const LabelView& l) -> std::optional<Finding> {

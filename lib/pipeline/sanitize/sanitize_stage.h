@@ -16,7 +16,12 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
+#include <array>
+#include <atomic>
+
+#include "pipeline/sanitize/detectors.h"
 #include "pipeline/stage.h"
+#include "rules/rule_set.h"
 
 namespace cardinal::pipeline {
 
@@ -28,6 +33,14 @@ struct SanitizeMetrics {
   explicit SanitizeMetrics(prometheus::Registry& registry);
   prometheus::Family<prometheus::Counter>& redacted;  // {source="rule|email|ipv4|...", method="hash|mask|..."}
   prometheus::Counter& exemplar_labels_redacted;
+  // The child of `redacted` for a source ("rule" or a detector name) and a
+  // method, resolved once and then taken from a table: counting a redaction
+  // allocates nothing (Family::Add builds a label map per call).
+  prometheus::Counter& counter(std::string_view source, rules::RedactMethod method);
+
+ private:
+  static constexpr size_t kSources = 1 + sanitize::kDetectorCount, kMethods = 4;
+  std::array<std::array<std::atomic<prometheus::Counter*>, kMethods>, kSources> resolved_{};
 };
 
 class SanitizeStage final : public Stage {
