@@ -22,6 +22,65 @@ NormalizeMetrics::NormalizeMetrics(prometheus::Registry& r)
         &normalized.Add({{"normalizer", std::string(normalize::normalizerName(static_cast<normalize::Normalizer>(n)))}});
 }
 
+namespace {
+
+// Normalizers are pure functions of (normalizer, value). A series rewritten by
+// a rule is not cached as a series (only untouched ones are), so its values
+// would be templated again on every sample: a per-thread direct-mapped memo of
+// recent values and their results makes a repeated value one hash and one
+// compare. Entries keep their string capacity, so a warm memo allocates
+// nothing; long values (> kMaxValue) are not kept.
+class ValueMemo {
+ public:
+  struct Entry {
+    uint64_t key = 0;
+    bool used = false;
+    bool changed = false;
+    std::string in, out;
+  };
+  static constexpr size_t kSlots = 8192;
+  static constexpr size_t kMaxValue = 256;
+
+  static uint64_t keyOf(normalize::Normalizer n, std::string_view v) {
+    return core::hashCombine(core::hashBytes(v), static_cast<uint64_t>(n) + 1);
+  }
+  Entry* find(uint64_t key, std::string_view v) {
+    if (v.size() > kMaxValue) return nullptr;
+    if (slots_.empty()) slots_.resize(kSlots);
+    Entry& e = slots_[key & (kSlots - 1)];
+    return e.used && e.key == key && e.in == v ? &e : nullptr;
+  }
+  void put(uint64_t key, std::string_view v, bool changed, std::string_view out) {
+    if (v.size() > kMaxValue || out.size() > kMaxValue) return;
+    if (slots_.empty()) slots_.resize(kSlots);
+    Entry& e = slots_[key & (kSlots - 1)];
+    e.used = true;
+    e.key = key;
+    e.changed = changed;
+    e.in.assign(v);
+    e.out.assign(changed ? out : std::string_view{});
+  }
+
+ private:
+  std::vector<Entry> slots_;
+};
+
+// Applies normalizer `n` to `value`; true and the result in `out` when it changes.
+bool normalizeMemo(normalize::Normalizer n, std::string_view value, std::string& out) {
+  thread_local ValueMemo memo;
+  const uint64_t key = ValueMemo::keyOf(n, value);
+  if (const auto* e = memo.find(key, value)) {
+    if (!e->changed) return false;
+    out.assign(e->out);
+    return true;
+  }
+  const bool changed = normalize::normalize(n, value, out);
+  memo.put(key, value, changed, out);
+  return changed;
+}
+
+}  // namespace
+
 Outcome NormalizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const {
   const rules::RuleSet* rs = ctx.rules;
   if (!rs || !ctx.types || !rs->hasAction(rules::Action::kNormalize)) return Outcome::kUnchanged;
@@ -50,7 +109,7 @@ Outcome NormalizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) co
           const auto& r = rs->rules[i];
           if (r.action != rules::Action::kNormalize || !fr.matches(i)) continue;
           if (!(i < 64 ? lr.names(i) : r.namesLabel(l.name))) continue;
-          if (!normalize::normalize(r.normalizer, l.value, out)) continue;
+          if (!normalizeMemo(r.normalizer, l.value, out)) continue;
           l.value = batch.intern(out);
           changed = true;
           if (metrics_) {
