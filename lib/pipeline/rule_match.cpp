@@ -2,6 +2,7 @@
 
 #include "pipeline/decision_cache.h"
 
+#include <array>
 #include <string>
 #include <unordered_map>
 
@@ -51,22 +52,45 @@ LabelRules labelRules(const rules::RuleSet& rs, std::string_view label) {
     using is_transparent = void;
     size_t operator()(std::string_view v) const { return core::hashBytes(v); }
   };
+  // A direct-mapped front (label names are few and short: one compare of the
+  // name on a hit), backed by a map of every name seen under this rule set.
+  struct Front {
+    std::string name;
+    LabelRules rules;
+    bool used = false;
+  };
   struct Memo {
     uint64_t instance = 0;
+    std::array<Front, 256> front;
     std::unordered_map<std::string, LabelRules, Hash, std::equal_to<>> by_name;
   };
   thread_local Memo memo;
   if (memo.instance != rs.instance) {
     memo.by_name.clear();
+    for (auto& f : memo.front) f.used = false;
     memo.instance = rs.instance;
   }
-  if (auto it = memo.by_name.find(label); it != memo.by_name.end()) return it->second;
+  // Slot from the length and the first and last bytes: no full hash per call.
+  uint64_t h = label.size() * 0x9e3779b97f4a7c15ULL;
+  if (!label.empty()) h ^= (uint64_t(uint8_t(label.front())) << 8 | uint8_t(label.back())) * 0xff51afd7ed558ccdULL;
+  if (label.size() > 2) h ^= uint64_t(uint8_t(label[label.size() / 2])) * 0xc4ceb9fe1a85ec53ULL;
+  Front& f = memo.front[(h >> 32) & 255];
+  if (f.used && f.name == label) return f.rules;
   LabelRules out;
-  out.is_protected = rs.isProtected(label);
-  for (size_t i = 0; i < rs.rules.size() && i < 64; ++i)
-    if (rs.rules[i].namesLabel(label)) out.mask |= uint64_t{1} << i;
-  if (memo.by_name.size() >= 100'000) memo.by_name.clear();  // bounded: label names are few
-  memo.by_name.emplace(std::string(label), out);
+  if (auto it = memo.by_name.find(label); it != memo.by_name.end()) {
+    out = it->second;
+  } else {
+    out.is_protected = rs.isProtected(label);
+    for (size_t i = 0; i < rs.rules.size() && i < 64; ++i)
+      if (rs.rules[i].namesLabel(label)) out.mask |= uint64_t{1} << i;
+    if (memo.by_name.size() >= 100'000) memo.by_name.clear();  // bounded: label names are few
+    memo.by_name.emplace(std::string(label), out);
+  }
+  if (label.size() <= 64) {  // keep the front small and its strings allocation-free once warm
+    f.name.assign(label);
+    f.rules = out;
+    f.used = true;
+  }
   return out;
 }
 
