@@ -41,6 +41,19 @@ std::string quoted(std::string_view s) {
 std::string at(size_t series) { return "series " + std::to_string(series) + ": "; }
 
 bool parseLabel(std::string_view msg, LabelView& out) {
+  // The form every sender writes: name (tag 0x0a) then value (tag 0x12), each
+  // shorter than 128 bytes (one-byte lengths), nothing else.
+  const auto* p = reinterpret_cast<const uint8_t*>(msg.data());
+  const size_t n = msg.size();
+  if (n >= 4 && p[0] == 0x0a && p[1] < 0x80) {
+    const size_t name_len = p[1];
+    const size_t v = 2 + name_len;  // where the value's tag sits
+    if (v + 2 <= n && p[v] == 0x12 && p[v + 1] < 0x80 && v + 2 + p[v + 1] == n) {
+      out.name = msg.substr(2, name_len);
+      out.value = msg.substr(v + 2);
+      return true;
+    }
+  }
   Reader r(msg);
   out = {};
   while (!r.done()) {
@@ -212,15 +225,23 @@ core::Status parseSeries(size_t idx, std::string_view msg, const Limits& limits,
   }
 
   auto labels = b.labelsOf(s);
-  if (!core::labelsSorted(labels)) {
+  // One comparison per neighbour pair tells sorted (<) and duplicate (==);
+  // only an unsorted series is sorted and checked again.
+  bool sorted = true, has_name = false;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (i > 0) {
+      const int c = labels[i - 1].name.compare(labels[i].name);
+      if (c == 0) return fail(at(idx) + "duplicate label name " + quoted(labels[i].name));
+      if (c > 0) sorted = false;
+    }
+    if (labels[i].name == core::kMetricNameLabel) has_name = !labels[i].value.empty();
+  }
+  if (!sorted) {
     std::sort(labels.begin(), labels.end(), [](const LabelView& a, const LabelView& c) { return a.name < c.name; });
     s.changed = true;  // forward the sorted form
-  }
-  bool has_name = false;
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (i > 0 && labels[i].name == labels[i - 1].name)
-      return fail(at(idx) + "duplicate label name " + quoted(labels[i].name));
-    if (labels[i].name == core::kMetricNameLabel) has_name = !labels[i].value.empty();
+    for (size_t i = 1; i < labels.size(); ++i)
+      if (labels[i].name == labels[i - 1].name)
+        return fail(at(idx) + "duplicate label name " + quoted(labels[i].name));
   }
   if (!has_name) return fail(at(idx) + "no __name__ label (or an empty one)");
   auto samples = b.samplesOf(s);
