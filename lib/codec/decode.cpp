@@ -133,7 +133,9 @@ bool parseMetadata(std::string_view msg, MetadataView& m) {
   return wire::validUtf8(m.family) && wire::validUtf8(m.help) && wire::validUtf8(m.unit);
 }
 
-core::Status checkLabel(size_t idx, const LabelView& l, const Limits& limits) {
+// `raw`: the label's encoded message; when it is all ASCII (tags and one-byte
+// lengths are), name and value are valid UTF-8 in one pass over both.
+core::Status checkLabel(size_t idx, const LabelView& l, const Limits& limits, std::string_view raw = {}) {
   if (l.name.empty()) return fail(at(idx) + "empty label name");
   if (l.name.size() > limits.max_label_name_bytes)
     return fail(at(idx) + "label name " + quoted(l.name) + " is " + std::to_string(l.name.size()) +
@@ -143,6 +145,7 @@ core::Status checkLabel(size_t idx, const LabelView& l, const Limits& limits) {
     return fail(at(idx) + "value of label " + quoted(l.name) + " is " + std::to_string(l.value.size()) +
                 " bytes, more than the limit of " + std::to_string(limits.max_label_value_bytes) +
                 " (--limits.max-label-value-length)");
+  if (!raw.empty() && wire::isAscii(raw)) return core::Status::Ok();
   if (!wire::validUtf8(l.name)) return fail(at(idx) + "label name is not valid UTF-8");
   if (!wire::validUtf8(l.value)) return fail(at(idx) + "value of label " + quoted(l.name) + " is not valid UTF-8");
   return core::Status::Ok();
@@ -172,7 +175,7 @@ core::Status parseSeries(size_t idx, std::string_view msg, const Limits& limits,
         if (++s.label_count > limits.max_labels_per_series)
           return fail(at(idx) + "more than " + std::to_string(limits.max_labels_per_series) +
                       " labels (--limits.max-labels-per-series)");
-        if (auto st = checkLabel(idx, l, limits); !st) return st;
+        if (auto st = checkLabel(idx, l, limits, payload); !st) return st;
         b.labels.push_back(l);
         break;
       }

@@ -155,4 +155,18 @@ inline void putDouble(std::string& out, uint32_t field, double v) {
 // Checks that s is valid UTF-8 (protobuf requires it for proto3 strings).
 bool validUtf8(std::string_view s);
 
+// True when every byte is below 0x80 (8 bytes at a time).
+inline bool isAscii(std::string_view s) {
+  const char* p = s.data();
+  size_t n = s.size();
+  uint64_t acc = 0;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    acc |= w;
+  }
+  for (; n > 0; ++p, --n) acc |= static_cast<uint8_t>(*p);
+  return (acc & 0x8080808080808080ULL) == 0;
+}
+
 }  // namespace cardinal::codec::wire
