@@ -22,6 +22,20 @@ class FamilyRules {
   FamilyRules(const rules::RuleSet& rs, std::string_view family, StageContext& ctx);
   bool matches(size_t rule_index) const;
   bool none() const { return !direct_ && mask_ == 0; }
+  // Calls f(i) for each rule i matching the family, in file order, while f
+  // returns true. With `only` (a mask over the first 64 rules, e.g. a label's
+  // LabelRules::mask) just those; rules past 64 are matched directly and
+  // `only` does not apply to them (callers check them themselves).
+  template <class F>
+  void forEach(F&& f, uint64_t only = ~uint64_t{0}) const {
+    if (!direct_) {
+      for (uint64_t m = mask_ & only; m != 0; m &= m - 1)
+        if (!f(static_cast<size_t>(__builtin_ctzll(m)))) return;
+      return;
+    }
+    for (size_t i = 0; i < rs_.rules.size(); ++i)
+      if ((i >= 64 || ((only >> i) & 1) != 0) && matches(i) && !f(i)) return;
+  }
 
  private:
   const rules::RuleSet& rs_;

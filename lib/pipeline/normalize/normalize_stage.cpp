@@ -105,17 +105,20 @@ Outcome NormalizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) co
       for (auto& l : scratch) {
         const LabelRules lr = labelRules(*rs, l.name);
         if (lr.is_protected || (n_rules <= 64 && lr.mask == 0)) continue;
-        for (size_t i = 0; i < n_rules; ++i) {
-          const auto& r = rs->rules[i];
-          if (r.action != rules::Action::kNormalize || !fr.matches(i)) continue;
-          if (!(i < 64 ? lr.names(i) : r.namesLabel(l.name))) continue;
-          if (!normalizeMemo(r.normalizer, l.value, out)) continue;
-          l.value = batch.intern(out);
-          changed = true;
-          if (metrics_) {
-            if (auto* c = metrics_->by_normalizer[static_cast<size_t>(r.normalizer)]) c->Increment();
-          }
-        }
+        fr.forEach(
+            [&](size_t i) {
+              const auto& r = rs->rules[i];
+              if (r.action != rules::Action::kNormalize) return true;
+              if (!(i < 64 ? lr.names(i) : r.namesLabel(l.name))) return true;
+              if (!normalizeMemo(r.normalizer, l.value, out)) return true;
+              l.value = batch.intern(out);
+              changed = true;
+              if (metrics_) {
+                if (auto* c = metrics_->by_normalizer[static_cast<size_t>(r.normalizer)]) c->Increment();
+              }
+              return true;
+            },
+            lr.mask);
       }
     }
     if (!changed) {

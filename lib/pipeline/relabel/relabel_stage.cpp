@@ -100,7 +100,6 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
     auto labels = batch.labelsOf(s);
     families.resolve(labels);
     const FamilyRules& family_rules = families.rules(*rs);
-    auto matched = [&](size_t i) { return family_rules.matches(i); };
     auto remember = [&](uint32_t action) {
       if (ctx.cache) ctx.cache->put(s.hash, generation, kSeriesCacheStage, {kSeriesCacheStage, action, 0});
     };
@@ -110,13 +109,13 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
     }
 
     bool exempt = false, drop = false, rewriting = false;
-    for (size_t i = 0; i < rs->rules.size(); ++i) {
-      if (!matched(i)) continue;
+    family_rules.forEach([&](size_t i) {
       const auto& r = rs->rules[i];
       if (r.action == Action::kKeep && r.labels.empty() && !r.label_regex) exempt = true;
       if (r.action == Action::kDrop) drop = true;
       if (r.action == Action::kReplace || r.action == Action::kDropLabel) rewriting = true;
-    }
+      return true;
+    });
     if (exempt || (!drop && !rewriting)) {
       if (!s.merge) remember(kUntouched);  // a series an earlier stage rewrote is never cached as untouched
       continue;
@@ -129,9 +128,9 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
 
     // A rewriting family: replace rules in order, then drop_label.
     scratch.assign(labels.begin(), labels.end());
-    for (size_t i = 0; i < rs->rules.size(); ++i) {
+    family_rules.forEach([&](size_t i) {
       const auto& r = rs->rules[i];
-      if (!matched(i) || r.action != Action::kReplace || rs->isProtected(r.target_label)) continue;
+      if (r.action != Action::kReplace || rs->isProtected(r.target_label)) return true;
       std::string_view src;
       for (const auto& l : scratch)
         if (l.name == r.source_label) src = l.value;
@@ -139,13 +138,14 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
       groups.assign(static_cast<size_t>(ngroups), re2::StringPiece());
       if (!r.value_regex->Match(re2::StringPiece(src.data(), src.size()), 0, src.size(), RE2::ANCHOR_BOTH,
                                 groups.data(), ngroups))
-        continue;
+        return true;
       expand(r, groups.data(), ngroups, value);
       std::string_view target = r.target_label;
       for (const auto& l : scratch)
         if (l.name == target) target = l.name;  // prefer a view into the request over the rule's string
       setLabel(scratch, target, value.empty() ? std::string_view() : batch.intern(value));
-    }
+      return true;
+    });
     // Per label name, the rules naming it come from a per-thread memo (no RE2 per series).
     auto names = [&](const LabelRules& lr, size_t i, std::string_view label) {
       return i < 64 ? lr.names(i) : rs->rules[i].namesLabel(label);
@@ -153,13 +153,19 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
     auto droppedByRule = [&](std::string_view label) {
       const LabelRules lr = labelRules(*rs, label);
       if (lr.is_protected) return false;
-      bool dropped = false;
-      for (size_t i = 0; i < rs->rules.size(); ++i) {
-        if (!matched(i) || !names(lr, i, label)) continue;
-        if (rs->rules[i].action == Action::kKeep) return false;
-        if (rs->rules[i].action == Action::kDropLabel) dropped = true;
-      }
-      return dropped;
+      bool dropped = false, kept = false;
+      family_rules.forEach(  // the rules of this family naming this label, in file order; a keep ends it
+          [&](size_t i) {
+            if (!names(lr, i, label)) return true;
+            if (rs->rules[i].action == Action::kKeep) {
+              kept = true;
+              return false;
+            }
+            if (rs->rules[i].action == Action::kDropLabel) dropped = true;
+            return true;
+          },
+          lr.mask);
+      return dropped && !kept;
     };
     scratch.erase(std::remove_if(scratch.begin(), scratch.end(), [&](const LabelView& l) { return droppedByRule(l.name); }),
                   scratch.end());

@@ -89,11 +89,16 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
     const LabelRules lr = labelRules(*rs, l.name);
     if (lr.is_protected) return std::nullopt;
     if (fr) {
-      for (size_t i = 0; i < rs->rules.size(); ++i) {
-        const auto& r = rs->rules[i];
-        if (r.action == rules::Action::kRedact && fr->matches(i) && (i < 64 ? lr.names(i) : r.namesLabel(l.name)))
-          return Finding{r.method, "rule", &r.mask};
-      }
+      const rules::Rule* hit = nullptr;
+      fr->forEach(
+          [&](size_t i) {
+            const auto& r = rs->rules[i];
+            if (r.action != rules::Action::kRedact || !(i < 64 ? lr.names(i) : r.namesLabel(l.name))) return true;
+            hit = &r;
+            return false;
+          },
+          lr.mask);
+      if (hit) return Finding{hit->method, "rule", &hit->mask};
     }
     if (det.enabled == 0 || l.value.empty()) return std::nullopt;
     if (auto d = sanitize::detect(l.name, l.value, det.enabled)) return Finding{det.action, sanitize::detectorName(*d), &det.mask};
