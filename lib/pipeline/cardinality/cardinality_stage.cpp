@@ -1,5 +1,7 @@
 #include "pipeline/cardinality/cardinality_stage.h"
 
+#include <array>
+
 #include <algorithm>
 #include <optional>
 
@@ -180,15 +182,19 @@ Outcome CardinalityStage::process(codec::SeriesBatch& batch, StageContext& ctx) 
   std::vector<LabelView> scratch;
   std::string buf;
 
-  // Series of one family usually come together: the family's state, settings
-  // and counters are looked up once per run of them.
+  // Requests interleave a few dozen families: each family's state, settings
+  // and counters are looked up once per pass and kept in a small table (the
+  // last one used is tried first), counters added to the family at the end.
   struct Run {
     std::string_view family;
     std::shared_ptr<FamilyState> state;
     std::optional<RuleSettings> settings;
     uint64_t samples_in = 0, samples_rewritten = 0, series_rewritten = 0;
-  } run;
-  auto flush = [&] {
+  };
+  std::array<Run, 16> runs;
+  size_t victim = 0;
+  Run* last = nullptr;
+  auto flush = [](Run& run) {
     if (!run.state) return;
     run.state->samples_in.fetch_add(run.samples_in, std::memory_order_relaxed);
     if (run.series_rewritten) {
@@ -199,6 +205,18 @@ Outcome CardinalityStage::process(codec::SeriesBatch& batch, StageContext& ctx) 
     run.settings.reset();
     run.samples_in = run.samples_rewritten = run.series_rewritten = 0;
   };
+  auto runFor = [&](std::string_view family) -> Run* {
+    if (last && last->family == family) return last;
+    for (auto& r : runs)
+      if (r.state && r.family.size() == family.size() && r.family == family) return last = &r;
+    Run& r = runs[victim];
+    victim = (victim + 1) % runs.size();
+    flush(r);
+    r.state = state->family(family, now);
+    if (!r.state) return last = nullptr;  // over the family or memory cap: forwarded untracked
+    r.family = r.state->name;
+    return last = &r;
+  };
 
   FamilyMemo families(ctx);
   for (auto& s : batch.series) {
@@ -206,12 +224,9 @@ Outcome CardinalityStage::process(codec::SeriesBatch& batch, StageContext& ctx) 
     auto labels = batch.labelsOf(s);
     const FamilyInfo& info = families.resolve(labels);
     const SeriesShape& shape = families.shape();
-    if (!run.state || run.family != info.family) {
-      flush();
-      run.state = state->family(info.family, now);
-      if (!run.state) continue;  // over the family or memory cap: forwarded untracked
-      run.family = run.state->name;
-    }
+    Run* rp = runFor(info.family);
+    if (!rp) continue;
+    Run& run = *rp;
     FamilyState& f = *run.state;
     const uint64_t samples = s.sample_count + s.histogram_count;
     run.samples_in += samples;
@@ -262,7 +277,7 @@ Outcome CardinalityStage::process(codec::SeriesBatch& batch, StageContext& ctx) 
       metrics_->rewritten_samples.Increment(static_cast<double>(samples));
     }
   }
-  flush();
+  for (auto& r : runs) flush(r);
   return any ? Outcome::kModified : Outcome::kUnchanged;
 }
 
