@@ -82,6 +82,7 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
   // that gives them, so one family always merges one way: looked up once per
   // run of series of one family.
   FamilyMemo families(ctx);
+  uint64_t absorbed_series = 0, absorbed_samples = 0;
   static const merge::Options kDefaults;
   const merge::Options* opts = &kDefaults;
   int rule_type = -1;
@@ -96,15 +97,15 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
       opts = &kDefaults;
       rule_type = -1;
       bool have_opts = false;
-      for (size_t i = 0; i < ctx.rules->rules.size() && !(have_opts && rule_type >= 0); ++i) {
+      fr.forEach([&](size_t i) {
         const auto& r = ctx.rules->rules[i];
-        if (!fr.matches(i)) continue;
         if (!have_opts && r.has_merge) {
           opts = &r.merge;
           have_opts = true;
         }
         if (rule_type < 0 && r.type) rule_type = *r.type == rules::TypeHint::kCounter ? 1 : 0;
-      }
+        return !(have_opts && rule_type >= 0);
+      });
       opts_family = info.family;
       opts_valid = true;
     }
@@ -137,9 +138,9 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
       r.nan += h.nan;
       r.refused += h.refused;
     }
+    ++absorbed_series;  // counted once per pass (below): one atomic add per counter, not per series
+    absorbed_samples += r.accepted + r.stale_markers;
     if (metrics_) {
-      metrics_->absorbed_series.Increment();
-      metrics_->absorbed_samples.Increment(static_cast<double>(r.accepted + r.stale_markers));
       if (r.duplicates) metrics_->duplicates.Increment(static_cast<double>(r.duplicates));
       if (r.out_of_order) metrics_->out_of_order.Increment(static_cast<double>(r.out_of_order));
       if (r.over_cap) metrics_->over_cap.Increment(static_cast<double>(r.over_cap));
@@ -148,6 +149,10 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
     }
     s.dropped = true;  // absorbed: the emitter forwards the merged result
     any = true;
+  }
+  if (metrics_ && absorbed_series) {
+    metrics_->absorbed_series.Increment(static_cast<double>(absorbed_series));
+    metrics_->absorbed_samples.Increment(static_cast<double>(absorbed_samples));
   }
   return any ? Outcome::kModified : Outcome::kUnchanged;
 }
