@@ -17,8 +17,9 @@
 # the CPU seconds the proxy and the sink used during the load (/proc/<pid>/stat) and the rest of
 # the machine's busy CPU: on a shared machine, samples per proxy CPU-second is the steadier figure.
 # Then latency: loadgen --rate at half of Cardinal's median request rate, LAT_ROUNDS times
-# alternately directly against the sink and through a fresh Cardinal; added p99 = median
-# Cardinal p99 - median direct p99.
+# directly against the sink, through a fresh Cardinal and through a fresh codec-only Cardinal
+# (order rotating per round); added p99 = median Cardinal p99 - median direct p99, and the same
+# for codec-only (the floor the codec alone sets at that rate).
 #
 #   bench/compare.sh [BUILD_DIR]          (default build dir: build, as `make build` makes it)
 #   Env: ROUNDS (5), DURATION (10s), FRESH_RATIO (0.2), SEED (1), CONCURRENCY (4),
@@ -227,17 +228,18 @@ print(round(statistics.median(r["requests_per_s"] for r in rows if r["proxy"] ==
 EOF
 )
 for (( r = 1; r <= LAT_ROUNDS; r++ )); do
-  for target in direct cardinal; do
-    [ $(( r % 2 )) = 0 ] && target=$([ "$target" = direct ] && echo cardinal || echo direct)
+  targets=(direct cardinal codec)
+  for (( k = 0; k < 3; k++ )); do
+    target=${targets[$(( (k + r - 1) % 3 ))]}  # the order rotates every round
     dir="$work/lat$r-$target"; mkdir -p "$dir"
-    if [ "$target" = cardinal ]; then start_proxy cardinal "$dir"; url="$PROXY_BASE/api/v1/write"; else url="$SINK_URL"; fi
+    if [ "$target" != direct ]; then start_proxy "$target" "$dir"; url="$PROXY_BASE/api/v1/write"; else url="$SINK_URL"; fi
     load0=$(loadavg)
     rc=0
     timeout --kill-after=5 "$LAT_TIMEOUT" "$B/cardinal_loadgen" --url="$url" --rate="$rate" \
       --duration="$LAT_DURATION" --concurrency="$CONCURRENCY" --series-per-request="$SERIES" \
       --mix=seed --fresh-ratio="$FRESH_RATIO" --seed="$SEED" --pool="$POOL" \
       > "$dir/loadgen.json" 2> "$dir/loadgen.err" || rc=$?
-    [ "$target" = cardinal ] && stop "$PROXY"
+    [ "$target" != direct ] && stop "$PROXY"
     [ "$rc" = 0 ] || { echo "compare.sh: paced loadgen ($target) failed (exit $rc):" >&2; cat "$dir/loadgen.err" >&2; exit 1; }
     python3 - "$dir/loadgen.json" >> "$work/latency.jsonl" <<EOF
 import json, sys
@@ -310,11 +312,14 @@ for r in lat:
     print(f"{r['round']:>5} {r['target']:<9} {r['requests']:>8} {r['ok']:>6} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['max_ms']:>7.2f} {r['loadavg_start']:>5}"
           + (f"  errors {json.dumps(r['errors'])}" if r["errors"] else ""))
 latm = {t: {"p50_ms": st.median(r["p50_ms"] for r in lat if r["target"] == t),
-            "p99_ms": st.median(r["p99_ms"] for r in lat if r["target"] == t)} for t in ("direct", "cardinal")}
+            "p99_ms": st.median(r["p99_ms"] for r in lat if r["target"] == t)} for t in ("direct", "cardinal", "codec")}
 added = latm["cardinal"]["p99_ms"] - latm["direct"]["p99_ms"]
+added_codec = latm["codec"]["p99_ms"] - latm["direct"]["p99_ms"]
 print(f"medians: direct p50 {latm['direct']['p50_ms']:.2f} / p99 {latm['direct']['p99_ms']:.2f} ms; "
       f"through Cardinal p50 {latm['cardinal']['p50_ms']:.2f} / p99 {latm['cardinal']['p99_ms']:.2f} ms; "
       f"added p99 {added:.2f} ms (target <= 2 ms)")
+print(f"         through codec-only p50 {latm['codec']['p50_ms']:.2f} / p99 {latm['codec']['p99_ms']:.2f} ms; "
+      f"added p99 {added_codec:.2f} ms (the codec's own floor at this rate)")
 print()
 print("load before: $uptime_before")
 print("load after:  $uptime_after")
@@ -322,7 +327,8 @@ print(f"sink, whole run: {sink.get('samples', 0):,} samples in {sink.get('reques
 out = {"date": "$(date -u +%FT%TZ)", "cores": $(nproc), "vmagent": "$vm_version", "rounds": len(rows) // 3,
        "duration": "$DURATION", "mix": "seed", "fresh_ratio": $FRESH_RATIO, "seed": $SEED, "pool": $POOL,
        "series_per_request": $SERIES, "concurrency": $CONCURRENCY,
-       "medians": med, "ratios": ratios, "latency": {"rate": lat[0]["rate"] if lat else 0, **latm, "added_p99_ms": added},
+       "medians": med, "ratios": ratios, "latency": {"rate": lat[0]["rate"] if lat else 0, **latm, "added_p99_ms": added,
+                   "added_p99_ms_codec_only": added_codec},
        "per_round": rows, "latency_runs": lat,
        "load_before": "$uptime_before".split("load average:")[-1].strip(),
        "load_after": "$uptime_after".split("load average:")[-1].strip()}
