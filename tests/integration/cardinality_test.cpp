@@ -313,6 +313,12 @@ TEST_CASE("cardinality: no rule written: the seed's families are cut by >= 85% i
     const json one = getJson(cardinal.baseUrl() + "/api/v1/stats?limit=1");
     CHECK(one["data"]["families"].size() == 1);
     CHECK(one["data"]["truncated"] == true);
+    // Totals are over every family, whatever the filters.
+    const json all = getJson(cardinal.baseUrl() + "/api/v1/stats");
+    const json filtered = getJson(cardinal.baseUrl() + "/api/v1/stats?family=^user_login_total$");
+    CHECK(filtered["data"]["families"].size() == 1);
+    CHECK(filtered["data"]["totals"]["labels_by_decision"] == all["data"]["totals"]["labels_by_decision"]);
+    CHECK(all["data"]["totals"]["labels_by_decision"]["drop"].get<uint64_t>() >= 5);
     CHECK(httpGet(cardinal.baseUrl() + "/api/v1/stats?sort=nope").status == 400);
     CHECK(httpGet(cardinal.baseUrl() + "/api/v1/stats?family=(").status == 400);
   }
