@@ -10,7 +10,10 @@
 #
 #   bench/cardinality_memory.sh [DISTINCT_VALUES] [BUILD_DIR]
 #   DISTINCT_VALUES=10000000 (the bench; about 20 minutes here) or 1000000 (CI, about 2 minutes)
-#   Env: CARD_MEM (engine budget, default 64MiB), RSS_CAP_MB (default 512), CONCURRENCY (4).
+#   Env: CARD_MEM (engine budget, default 64MiB), RSS_CAP_MB (default 512), CONCURRENCY (4),
+#        PIPELINE=engine (default: empty rule file, the engine alone, merge and cache capped low) or
+#        default (Cardinal as shipped: built-in rules, sanitize, normalize, engine, merge, every
+#        cap at its default; bench/series_curve.sh runs this one).
 set -euo pipefail
 N=${1:-10000000}
 B=${2:-build}
@@ -33,11 +36,16 @@ SINK=$!
 for _ in $(seq 100); do [ -s "$work/sink.port" ] && break; sleep 0.05; done
 printf 'rules: []\n' > "$work/rules.yaml"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+case "${PIPELINE:-engine}" in
+  engine) pipeline_flags=(--rules.file="$work/rules.yaml" --cardinality.max-memory="$CARD_MEM"
+                          --merge.max-inputs=200000 --merge.max-outputs=100000 --cache.max-series=200000) ;;
+  default) pipeline_flags=(--cardinality.max-memory="$CARD_MEM") ;;
+  *) echo "PIPELINE is engine or default" >&2; exit 2 ;;
+esac
 "$B/cardinal" --web.listen-address="127.0.0.1:$port" \
   --upstream.url="http://127.0.0.1:$(cat "$work/sink.port")/api/v1/write" \
-  --rules.file="$work/rules.yaml" --storage.path="$work/data" --log.level=warn \
-  --cardinality.max-memory="$CARD_MEM" --merge.max-inputs=200000 --merge.max-outputs=100000 \
-  --cache.max-series=200000 --aggregation.interval=5s > "$work/cardinal.log" 2>&1 &
+  --storage.path="$work/data" --log.level=warn "${pipeline_flags[@]}" \
+  --aggregation.interval=5s > "$work/cardinal.log" 2>&1 &
 CARD=$!
 for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null && break; sleep 0.05; done
 
