@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "codec/decode_errors.h"
 #include "codec/wire.h"
 
 namespace cardinal::codec {
@@ -10,35 +11,9 @@ namespace {
 
 using wire::Reader;
 
-core::Error fail(std::string msg) { return core::Error{std::move(msg)}; }
-
-// Label names may be shown in errors; they are escaped and cut short.
-std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  size_t n = 0;
-  for (char c : s) {
-    if (++n > 64) {
-      out += "...";
-      break;
-    }
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
-}
-
-std::string at(size_t series) { return "series " + std::to_string(series) + ": "; }
+using detail::at;
+using detail::fail;
+using detail::quoted;
 
 bool parseLabel(std::string_view msg, LabelView& out) {
   // The form every sender writes: name (tag 0x0a) then value (tag 0x12), each
@@ -136,15 +111,7 @@ bool parseMetadata(std::string_view msg, MetadataView& m) {
 // `raw`: the label's encoded message; when it is all ASCII (tags and one-byte
 // lengths are), name and value are valid UTF-8 in one pass over both.
 core::Status checkLabel(size_t idx, const LabelView& l, const Limits& limits, std::string_view raw = {}) {
-  if (l.name.empty()) return fail(at(idx) + "empty label name");
-  if (l.name.size() > limits.max_label_name_bytes)
-    return fail(at(idx) + "label name " + quoted(l.name) + " is " + std::to_string(l.name.size()) +
-                " bytes, more than the limit of " + std::to_string(limits.max_label_name_bytes) +
-                " (--limits.max-label-name-length)");
-  if (l.value.size() > limits.max_label_value_bytes)
-    return fail(at(idx) + "value of label " + quoted(l.name) + " is " + std::to_string(l.value.size()) +
-                " bytes, more than the limit of " + std::to_string(limits.max_label_value_bytes) +
-                " (--limits.max-label-value-length)");
+  if (auto st = detail::checkLabelLimits(idx, l, limits); !st) return st;
   if (!raw.empty() && wire::isAscii(raw)) return core::Status::Ok();
   if (!wire::validUtf8(l.name)) return fail(at(idx) + "label name is not valid UTF-8");
   if (!wire::validUtf8(l.value)) return fail(at(idx) + "value of label " + quoted(l.name) + " is not valid UTF-8");

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "codec/decode.h"
+#include "codec/decode_errors.h"
 #include "codec/wire.h"
 
 namespace cardinal::codec {
@@ -12,35 +13,9 @@ namespace {
 
 using wire::Reader;
 
-core::Error fail(std::string msg) { return core::Error{std::move(msg)}; }
-
-// Label names may be shown in errors; they are escaped and cut short (as in decode.cpp).
-std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  size_t n = 0;
-  for (char c : s) {
-    if (++n > 64) {
-      out += "...";
-      break;
-    }
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
-}
-
-std::string at(size_t series) { return "series " + std::to_string(series) + ": "; }
+using detail::at;
+using detail::fail;
+using detail::quoted;
 std::string num(uint64_t v) { return std::to_string(v); }
 
 // Per-thread scratch, reused across requests (no allocation in steady state).
@@ -125,19 +100,6 @@ bool parseMetadata(std::string_view msg, MetadataRefs& m) {
     }
   }
   return true;
-}
-
-core::Status checkLabel(size_t idx, const LabelView& l, const Limits& limits) {
-  if (l.name.empty()) return fail(at(idx) + "empty label name");
-  if (l.name.size() > limits.max_label_name_bytes)
-    return fail(at(idx) + "label name " + quoted(l.name) + " is " + num(l.name.size()) +
-                " bytes, more than the limit of " + num(limits.max_label_name_bytes) +
-                " (--limits.max-label-name-length)");
-  if (l.value.size() > limits.max_label_value_bytes)
-    return fail(at(idx) + "value of label " + quoted(l.name) + " is " + num(l.value.size()) +
-                " bytes, more than the limit of " + num(limits.max_label_value_bytes) +
-                " (--limits.max-label-value-length)");
-  return core::Status::Ok();
 }
 
 std::string outOfRange(std::string_view what, size_t pos, uint32_t ref, size_t symbols) {
@@ -255,7 +217,7 @@ core::Status parseSeries(size_t idx, std::string_view msg, const Limits& limits,
   s.label_count = static_cast<uint32_t>(sc.refs.size() / 2);
   for (size_t i = 0; i < sc.refs.size(); i += 2) {
     LabelView l{symbols[sc.refs[i]], symbols[sc.refs[i + 1]]};
-    if (auto st = checkLabel(idx, l, limits); !st) return st;
+    if (auto st = detail::checkLabelLimits(idx, l, limits); !st) return st;
     b.labels.push_back(l);
   }
   auto labels = b.labelsOf(s);
