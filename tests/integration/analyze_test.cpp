@@ -10,39 +10,12 @@
 #include <doctest/doctest.h>
 
 #include "harness.h"
+#include "test_values.h"
 
 namespace cardinal::integration {
 namespace {
 
-std::string uuidOf(std::mt19937_64& rng) {
-  char buf[40];
-  const uint64_t a = rng(), b = rng();
-  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-a%03x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>(a & 0xffff), static_cast<unsigned>((a >> 16) & 0xfff),
-                static_cast<unsigned>(b & 0xfff), static_cast<unsigned long long>((b >> 12) & 0xffffffffffffULL));
-  return buf;
-}
 
-// The seed's eight families: label -> the i-th value (all distinct).
-std::string seedValue(const std::string& label, int i, std::mt19937_64& rng) {
-  char buf[160];
-  if (label == "user_id" || label == "order_id") return uuidOf(rng);
-  if (label == "pid") return std::to_string(20000 + i);
-  if (label == "file_path") {
-    std::snprintf(buf, sizeof buf, "/tmp/upload/session_%lld/file.txt", 1691831294000LL + i * 1000LL);
-    return buf;
-  }
-  if (label == "timestamp") {
-    std::snprintf(buf, sizeof buf, "2025-08-12T%02d:%02d:%02d.%06dZ", 10 + i / 3600, (i / 60) % 60, i % 60, 123456);
-    return buf;
-  }
-  if (label == "email") return "user" + std::to_string(i) + "@example.com";
-  if (label == "path") {
-    std::snprintf(buf, sizeof buf, "/users/%c%c%d/orders/%d", 'a' + i % 26, 'a' + (i / 26) % 26, 100 + i, 7 * i + 11);
-    return buf;
-  }
-  return "SELECT * FROM orders WHERE id = " + std::to_string(10000 + 13 * i);
-}
 
 struct Expected {
   const char* family;
@@ -111,7 +84,7 @@ TEST_CASE("analyze: rules proposed from a Prometheus fed the seed's families loa
         addSeries(req, {{"__name__", f.family}, {"env", "prod"}, {"region", "us-east"}, {f.label, v}}, {{1, t}});
       }
     for (int k = 0; k < 50; ++k) {
-      const std::string pod = uuidOf(rng);
+      const std::string pod = randomUuid(rng);
       sent_values.insert(pod);
       for (const char* le : {"0.1", "1", "+Inf"})
         addSeries(req, {{"__name__", "rpc_duration_seconds_bucket"}, {"le", le}, {"pod_uid", pod}}, {{3, t}});

@@ -14,6 +14,7 @@
 #include <doctest/doctest.h>
 
 #include "harness.h"
+#include "test_values.h"
 
 namespace cardinal::integration {
 namespace {
@@ -65,14 +66,6 @@ json statsSchema() {
   return json::parse(ss.str());
 }
 
-std::string uuid(std::mt19937_64& rng) {
-  char buf[40];
-  uint64_t a = rng(), b = rng();
-  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-a%03x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>(a & 0xffff), static_cast<unsigned>((a >> 16) & 0xfff),
-                static_cast<unsigned>(b & 0xfff), static_cast<unsigned long long>((b >> 12) & 0xffffffffffffULL));
-  return buf;
-}
 
 struct SeedFamily {
   std::string name;
@@ -97,33 +90,12 @@ const std::vector<SeedFamily>& seedFamilies() {
 // Fresh, realistic values for the seed's labels: the i-th value of a run never repeats.
 class SeedValues {
  public:
-  explicit SeedValues(uint64_t seed) : rng_(seed), run_(seed % 100000) {}
-  std::string value(const std::string& label, int i) {
-    char buf[160];
-    if (label == "user_id" || label == "order_id") return uuid(rng_);
-    if (label == "pid") return std::to_string(20000 + i);
-    if (label == "file_path") {
-      std::snprintf(buf, sizeof buf, "/tmp/upload/session_%lld/file.txt", 1691831294000LL + i * 1000LL);
-      return buf;
-    }
-    if (label == "timestamp") {
-      std::snprintf(buf, sizeof buf, "2025-08-12T%02d:%02d:%02d.%06dZ", 10 + i / 3600, (i / 60) % 60, i % 60, 123456);
-      return buf;
-    }
-    if (label == "email") {
-      std::snprintf(buf, sizeof buf, "user%d.r%llu@example.com", i, static_cast<unsigned long long>(run_));
-      return buf;
-    }
-    if (label == "path") {
-      std::snprintf(buf, sizeof buf, "/users/%c%c%d/orders/%d", 'a' + i % 26, 'a' + (i / 26) % 26, 100 + i, 7 * i + 11);
-      return buf;
-    }
-    return "SELECT * FROM orders WHERE id = " + std::to_string(10000 + 13 * i);
-  }
+  explicit SeedValues(uint64_t seed) : rng_(seed), tag_(".r" + std::to_string(seed % 100000)) {}
+  std::string value(const std::string& label, int i) { return seedValue(label, i, rng_, tag_); }
 
  private:
   std::mt19937_64 rng_;
-  uint64_t run_;
+  std::string tag_;
 };
 
 // The well-behaved population: 1200 series of http_requests_total over 300 routes, 200
@@ -211,7 +183,7 @@ TEST_CASE("cardinality: no rule written: the seed's families are cut by >= 85% i
     send(cardinal, r, kFreshPerRequest, true);
     prometheus::WriteRequest req;  // the default-settings proxy: a label no built-in rule names
     for (int k = 0; k < kFreshPerRequest; ++k)
-      addSeries(req, {{"__name__", "support_ticket_events_total"}, {"env", "prod"}, {"ticket_ref", uuid(rng)}},
+      addSeries(req, {{"__name__", "support_ticket_events_total"}, {"env", "prod"}, {"ticket_ref", randomUuid(rng)}},
                 {{1.0, last_t}});
     REQUIRE(postRemoteWrite(defaults.writeUrl(), req).status == 204);
     std::this_thread::sleep_for(Millis(200));
@@ -325,7 +297,7 @@ TEST_CASE("cardinality: no rule written: the seed's families are cut by >= 85% i
 
   // 4. Explain one series.
   {
-    const std::string sel = "checkout_request_latency_seconds{env=\"prod\",region=\"us-east\",user_id=\"" + uuid(rng) + "\"}";
+    const std::string sel = "checkout_request_latency_seconds{env=\"prod\",region=\"us-east\",user_id=\"" + randomUuid(rng) + "\"}";
     const json ex = getJson(cardinal.baseUrl() + "/api/v1/stats/explain?series=" + urlEncode(sel));
     const json& out = ex["data"]["output"];
     CHECK_FALSE(out.contains("user_id"));
@@ -365,7 +337,7 @@ TEST_CASE("cardinality: --dry-run reports the same decisions and forwards every 
   for (int r = 0; r < 3; ++r) {
     prometheus::WriteRequest req;
     for (int k = 0; k < 100; ++k)
-      addSeries(req, {{"__name__", "checkout_request_latency_seconds"}, {"env", "prod"}, {"user_id", uuid(rng)}},
+      addSeries(req, {{"__name__", "checkout_request_latency_seconds"}, {"env", "prod"}, {"user_id", randomUuid(rng)}},
                 {{0.3, nowMs()}});
     REQUIRE(postRemoteWrite(cardinal.writeUrl(), req).status == 204);
   }

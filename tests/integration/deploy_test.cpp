@@ -34,6 +34,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "test_values.h"
 
 namespace cardinal::integration {
 namespace {
@@ -203,8 +204,8 @@ class SeedTraffic {
       addSeries(req, labels, {{v, ts}});
     };
     for (int i = 0; i < 5; ++i) {
-      add("checkout_request_latency_seconds", {"user_id", uuid()}, 0.1 + 0.01 * i);
-      add("order_payment_failures_total", {"order_id", uuid()}, 1);
+      add("checkout_request_latency_seconds", {"user_id", randomUuid(rng_)}, 0.1 + 0.01 * i);
+      add("order_payment_failures_total", {"order_id", randomUuid(rng_)}, 1);
       add("user_login_total", {"email", "user" + std::to_string(round_ * 10 + i) + "@example.com"},
           round_);
       add("api_request_count",
@@ -215,20 +216,11 @@ class SeedTraffic {
       add("temp_file_size_bytes",
           {"file_path", "/tmp/upload/session_" + std::to_string(ts + i) + "/file.txt"}, 4096);
     }
-    for (int i = 0; i < 30; ++i) add("app_active_sessions", {"device", uuid()}, 1);
+    for (int i = 0; i < 30; ++i) add("app_active_sessions", {"device", randomUuid(rng_)}, 1);
     return req;
   }
 
  private:
-  std::string uuid() {
-    static const char* hex = "0123456789abcdef";
-    std::string s;
-    for (int i = 0; i < 32; ++i) {
-      if (i == 8 || i == 12 || i == 16 || i == 20) s += '-';
-      s += hex[rng_() % 16];
-    }
-    return s;
-  }
   std::mt19937_64 rng_{std::random_device{}()};
   int round_ = 0;
 };

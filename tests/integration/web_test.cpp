@@ -17,20 +17,13 @@
 #include <doctest/doctest.h>
 
 #include "harness.h"
+#include "test_values.h"
 
 namespace cardinal::integration {
 namespace {
 
 std::string chromiumBinary() { return binaryPath("CHROMIUM_BIN", "/usr/bin/chromium"); }
 
-std::string randomUuid(std::mt19937_64& rng) {
-  char buf[40];
-  const uint64_t a = rng(), b = rng();
-  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-a%03x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>(a & 0xffff), static_cast<unsigned>((a >> 16) & 0xfff),
-                static_cast<unsigned>(b & 0xfff), static_cast<unsigned long long>((b >> 12) & 0xffffffffffffULL));
-  return buf;
-}
 
 // Runs headless Chromium on `url` with `mode_flags` (--dump-dom or --screenshot=...), its own
 // profile directory, and a virtual time budget: timers and fetches run as if `budget` passed.
