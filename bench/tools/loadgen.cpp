@@ -40,6 +40,7 @@
 #include <boost/beast/http/span_body.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli.h"
 #include "codec/snappy_codec.h"
 #include "core/flags.h"
 #include "upstream/url.h"
@@ -319,19 +320,7 @@ int runMain(int argc, char** argv) {
   f.addDuration("timeout", &o.timeout,
                 "Timeout of a connect, and of a request from the start of its write to the end of its response");
   f.addBool("help", &o.help, "Show this help");
-  std::vector<std::string> positional;
-  if (auto st = f.parse(argc, argv, 1, positional); !st) {
-    std::cerr << "cardinal_loadgen: " << st.error() << "\n";
-    return 2;
-  }
-  if (o.help) {
-    std::cout << f.usage();
-    return 0;
-  }
-  if (!positional.empty()) {
-    std::cerr << "cardinal_loadgen: unexpected argument \"" << positional[0] << "\"\n";
-    return 2;
-  }
+  if (auto stop = bench::parseToolFlags(f, argc, argv, o.help, "cardinal_loadgen")) return *stop;
   auto url = upstream::parseUrl(o.url);
   if (!url) {
     std::cerr << "cardinal_loadgen: --url: " << url.error() << "\n";

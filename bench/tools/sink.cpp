@@ -33,6 +33,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli.h"
 #include "codec/batch.h"
 #include "codec/decode.h"
 #include "codec/limits.h"
@@ -357,19 +358,7 @@ int runMain(int argc, char** argv) {
   f.addString("decode", &o.decode,
               "full: Cardinal's decoder, validating every label (400 on error); scan: count by tags only, cheaper");
   f.addBool("help", &o.help, "Show this help");
-  std::vector<std::string> positional;
-  if (auto st = f.parse(argc, argv, 1, positional); !st) {
-    std::cerr << "cardinal_sink: " << st.error() << "\n";
-    return 2;
-  }
-  if (o.help) {
-    std::cout << f.usage();
-    return 0;
-  }
-  if (!positional.empty()) {
-    std::cerr << "cardinal_sink: unexpected argument \"" << positional[0] << "\"\n";
-    return 2;
-  }
+  if (auto stop = bench::parseToolFlags(f, argc, argv, o.help, "cardinal_sink")) return *stop;
   if (o.status < 200 || o.status > 599) {
     std::cerr << "cardinal_sink: --status must be between 200 and 599\n";
     return 2;
