@@ -67,40 +67,15 @@ case "$vm_version" in *1.79.*) ;; *) echo "warning: expected vmagent 1.79, got: 
 LOAD_TIMEOUT=$(( ${DURATION%s} + 60 ))   # the load generator's whole run, pool generation included
 LAT_TIMEOUT=$(( ${LAT_DURATION%s} + 60 ))
 
-work=$(mktemp -d /tmp/cardinal-compare.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib.sh"
+bench_init compare
 cpu_s() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # Busy and total jiffies of the whole machine (to tell how much CPU other work took).
 machine_cpu() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
 json_field() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read() or "{}"); print(d.get(sys.argv[1], 0))' "$1"; }
 sink_samples() { curl -sf --max-time 5 "$SINK_URL_BASE/stats" | json_field samples; }
-metric_sum() {  # sum of a metric over its label sets, from a /metrics page
-  curl -sf --max-time 5 "$1/metrics" | awk -v m="$2" '{n=$1; sub(/\{.*/, "", n)} n == m {s += $NF} END {printf "%.0f", s}'
-}
-stop() {  # SIGTERM, then SIGKILL after 30 s; forgets the pid (it may be reused once reaped)
-  local p=$1 q keep=()
-  if kill -TERM "$p" 2>/dev/null; then
-    for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-  fi
-  wait "$p" 2>/dev/null || true
-  for q in "${pids[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
-  pids=("${keep[@]}")
-}
+metric_sum() { local v; v=$(metric "$1" "$2"); echo "${v:-0}"; }  # 0 when absent
 
 # --- the sink: one for the whole run; `--decode=scan` leaves more of the 2 cores to the proxy
 "$B/cardinal_sink" --listen=127.0.0.1:0 --port-file="$work/sink.port" --threads=1 --decode=scan \

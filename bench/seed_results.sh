@@ -42,42 +42,8 @@ case "$prom_version" in *"version 2.42."*) ;; *) echo "warning: expected Prometh
 # Bound the load: REQUESTS / RATE seconds, plus slack for a slow receiver.
 LOAD_TIMEOUT=$(python3 -c "print(int($REQUESTS / $RATE * 3 + 60))")
 
-work=$(mktemp -d /tmp/cardinal-seed.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-metric() {  # the value of an unlabelled metric (or the sum over its label sets) on a /metrics page
-  curl -sf --max-time 10 "$1/metrics" | awk -v m="$2" '{n=$1; sub(/\{.*/, "", n)} n == m {s += $NF; f = 1} END {if (f) printf "%.0f", s}'
-}
-stop() {  # SIGTERM, then SIGKILL after 30 s; forgets the pid
-  local p=$1 q keep=()
-  if kill -TERM "$p" 2>/dev/null; then
-    for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-  fi
-  wait "$p" 2>/dev/null || true
-  for q in "${pids[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
-  pids=("${keep[@]}")
-}
-wait_ready() {  # URL PID NAME LOG
-  for _ in $(seq 600); do
-    curl -sf --max-time 1 "$1" > /dev/null && return 0
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "seed_results.sh: $3 did not become ready; its log:" >&2; tail -30 "$4" >&2; exit 1
-}
+source "$(dirname "$0")/lib.sh"
+bench_init seed
 
 printf 'global:\n  scrape_interval: 1m\nscrape_configs: []\n' > "$work/prometheus.yml"
 
