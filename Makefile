@@ -6,7 +6,7 @@
 
 SHELL := /bin/bash
 BUILD_DEPS := cmake ninja-build g++ pkg-config libboost-dev libprotobuf-dev protobuf-compiler \
-  libsnappy-dev libre2-dev prometheus-cpp-dev nlohmann-json3-dev doctest-dev libyaml-cpp-dev libssl-dev
+  libsnappy-dev libre2-dev prometheus-cpp-dev nlohmann-json3-dev doctest-dev libyaml-cpp-dev libssl-dev ccache
 # systemd, yq, docker-compose: tests/integration/deploy_test.cpp (systemd-analyze, YAML to JSON, Compose file check)
 PEER_DEPS := prometheus victoria-metrics systemd yq docker-compose
 # chromium: tests/integration/web_test.cpp renders the status page at GET / in headless Chromium
