@@ -11,6 +11,9 @@ BUILD_DEPS := cmake ninja-build g++ pkg-config libboost-dev libprotobuf-dev prot
 PEER_DEPS := prometheus victoria-metrics systemd yq docker-compose
 # chromium: tests/integration/web_test.cpp renders the status page at GET / in headless Chromium
 PEER_DEPS += chromium
+# openssl, apache2-utils: tests/integration/security_test.cpp makes certificates (openssl CLI) and
+# bcrypt hashes for Prometheus' --web.config.file (htpasswd)
+PEER_DEPS += openssl apache2-utils
 JOBS ?= $(shell nproc)
 
 .PHONY: build test run unit integration deps peer-deps clean

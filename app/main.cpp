@@ -41,6 +41,8 @@
 #include "server/routes.h"
 #include "server/write_handler.h"
 #include "upstream/client.h"
+#include "security/auth.h"
+#include "security/tls.h"
 
 namespace net = boost::asio;
 using namespace cardinal;
@@ -91,6 +93,19 @@ struct Options {
   size_t cardinality_max_labels = 32;
   size_t cardinality_max_memory = size_t{512} << 20;
   milliseconds cardinality_release_hold{600'000};
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  std::string auth_token_file;
+  std::string auth_users_file;
+  std::string upstream_ca_file;
+  std::string upstream_cert_file;
+  std::string upstream_key_file;
+  std::string upstream_server_name;
+  bool upstream_insecure = false;
+  std::string upstream_token_file;
+  std::string upstream_basic_user;
+  std::string upstream_basic_password_file;
   bool version = false;
   bool help = false;
 };
@@ -103,6 +118,19 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addDuration("web.read-timeout", &o.read_timeout, "Time allowed to receive one whole request, keep-alive idle time included");
   f.addDuration("web.write-timeout", &o.write_timeout, "Time allowed to send one response");
   f.addCount("web.max-connections", &o.max_connections, "Maximum simultaneous client connections; more are closed at accept");
+  f.addString("web.tls-cert-file", &o.tls_cert_file, "PEM certificate chain for TLS on the listener (with --web.tls-key-file); unset: plain HTTP. Re-read on reload and when the file changes");
+  f.addString("web.tls-key-file", &o.tls_key_file, "PEM private key of --web.tls-cert-file");
+  f.addString("web.tls-client-ca-file", &o.tls_client_ca_file, "PEM CA bundle; set: clients must present a certificate signed by it (mutual TLS)");
+  f.addString("web.auth.bearer-token-file", &o.auth_token_file, "File holding the bearer token senders must present (Authorization: Bearer); every path but /-/healthy and /-/ready then needs credentials");
+  f.addString("web.auth.basic-users-file", &o.auth_users_file, "File of basic-auth users, one user:password per line (plain text, # comments); may be combined with the bearer token");
+  f.addString("upstream.tls-ca-file", &o.upstream_ca_file, "PEM CA bundle to verify an https:// upstream (default: the system store)");
+  f.addString("upstream.tls-cert-file", &o.upstream_cert_file, "PEM client certificate presented to the upstream (with --upstream.tls-key-file)");
+  f.addString("upstream.tls-key-file", &o.upstream_key_file, "PEM private key of --upstream.tls-cert-file");
+  f.addString("upstream.tls-server-name", &o.upstream_server_name, "Name sent as SNI and verified in the upstream's certificate (default: the URL's host)");
+  f.addBool("upstream.tls-insecure-skip-verify", &o.upstream_insecure, "Do not verify the upstream's certificate (insecure; for tests only)");
+  f.addString("upstream.bearer-token-file", &o.upstream_token_file, "File holding the bearer token sent to the upstream; re-read on reload");
+  f.addString("upstream.basic-auth-user", &o.upstream_basic_user, "Basic-auth user name for the upstream (with --upstream.basic-auth-password-file)");
+  f.addString("upstream.basic-auth-password-file", &o.upstream_basic_password_file, "File holding the upstream basic-auth password; re-read on reload");
   f.addString("upstream.url", &o.upstream_url, "Remote-write URL of the receiver to forward to (required), e.g. http://prometheus:9090/api/v1/write");
   f.addString("upstream.protocol", &o.upstream_protocol, "Remote-write protocol spoken to the upstream: v1 (prometheus.WriteRequest, every receiver) or v2 (io.prometheus.write.v2.Request: Prometheus >= 2.54 with the 2.0 message accepted, Mimir, recent Collectors); requests are translated when a sender speaks the other");
   f.addDuration("upstream.timeout", &o.upstream_timeout, "Timeout of one attempt to the upstream");
@@ -157,7 +185,77 @@ int run(Options& o) {
     core::logError("invalid --upstream.protocol (want v1 or v2)", {{"value", o.upstream_protocol}});
     return 2;
   }
+  // Security: TLS contexts and credential files. Flag combinations first, then the first load,
+  // which must succeed (later reloads keep what works).
+  const bool listener_tls = !o.tls_cert_file.empty() || !o.tls_key_file.empty();
+  if (listener_tls && (o.tls_cert_file.empty() || o.tls_key_file.empty())) {
+    core::logError("--web.tls-cert-file and --web.tls-key-file go together");
+    return 2;
+  }
+  if (!listener_tls && !o.tls_client_ca_file.empty()) {
+    core::logError("--web.tls-client-ca-file needs --web.tls-cert-file and --web.tls-key-file");
+    return 2;
+  }
+  const bool upstream_tls = url->scheme == "https";
+  if (!upstream_tls && (!o.upstream_ca_file.empty() || !o.upstream_cert_file.empty() || !o.upstream_key_file.empty() ||
+                        !o.upstream_server_name.empty() || o.upstream_insecure)) {
+    core::logError("--upstream.tls-* flags need an https:// --upstream.url");
+    return 2;
+  }
+  security::UpstreamAuth upstream_auth(o.upstream_token_file, o.upstream_basic_user, o.upstream_basic_password_file);
+  if (auto st = upstream_auth.validate(); !st) {
+    core::logError("invalid upstream credentials flags", {{"error", st.error()}});
+    return 2;
+  }
   prometheus::Registry registry;
+  security::TlsMetrics tls_metrics(registry);
+  security::TlsContextSource listener_tls_source(
+      "listener",
+      [&] { return security::makeServerContext({o.tls_cert_file, o.tls_key_file, o.tls_client_ca_file}); },
+      &tls_metrics.reload_success, &tls_metrics.reload_failure);
+  security::TlsContextSource upstream_tls_source(
+      "upstream",
+      [&] {
+        return security::makeClientContext(
+            {o.upstream_ca_file, o.upstream_cert_file, o.upstream_key_file, o.upstream_insecure});
+      },
+      &tls_metrics.upstream_reload_success, &tls_metrics.upstream_reload_failure);
+  security::IngestAuth ingest_auth(o.auth_token_file, o.auth_users_file);
+  if (listener_tls)
+    if (auto st = listener_tls_source.reload(); !st) return 2;
+  if (upstream_tls)
+    if (auto st = upstream_tls_source.reload(); !st) return 2;
+  if (ingest_auth.enabled())
+    if (auto st = ingest_auth.reload(); !st) {
+      core::logError("cannot load ingest credentials", {{"error", st.error()}});
+      return 2;
+    }
+  if (auto st = upstream_auth.reload(); !st) {
+    core::logError("cannot load upstream credentials", {{"error", st.error()}});
+    return 2;
+  }
+  if (upstream_tls && o.upstream_insecure)
+    core::logWarn("upstream TLS certificate verification is off (--upstream.tls-insecure-skip-verify)");
+  // Re-reads every security file; "" or the errors. What failed keeps its previous state.
+  auto reload_security = [&]() -> std::string {
+    std::string errors;
+    auto add = [&](const core::Status& st) {
+      if (!st) errors += (errors.empty() ? "" : "; ") + st.error();
+    };
+    if (listener_tls) add(listener_tls_source.reload());
+    if (upstream_tls) add(upstream_tls_source.reload());
+    if (ingest_auth.enabled()) {
+      auto st = ingest_auth.reload();
+      if (!st) core::logError("ingest credentials reload failed; keeping the previous ones", {{"error", st.error()}});
+      add(st);
+    }
+    if (upstream_auth.enabled()) {
+      auto st = upstream_auth.reload();
+      if (!st) core::logError("upstream credentials reload failed; keeping the previous ones", {{"error", st.error()}});
+      add(st);
+    }
+    return errors;
+  };
   server::ProxyMetrics metrics(registry);
   upstream::ClientMetrics client_metrics(registry);
   rules::RulesMetrics rules_metrics(registry);
@@ -232,6 +330,13 @@ int run(Options& o) {
   ccfg.backoff = {o.backoff_min, o.backoff_max};
   ccfg.max_idle_connections = o.max_idle_connections;
   ccfg.user_agent = std::string("cardinal/") + kVersion;
+  if (upstream_tls) {
+    ccfg.tls_context = [&upstream_tls_source] { return upstream_tls_source.current(); };
+    ccfg.tls_server_name = o.upstream_server_name;
+    ccfg.tls_verify = !o.upstream_insecure;
+    ccfg.tls_handshake_failures = &tls_metrics.upstream_handshake_failures;
+  }
+  if (upstream_auth.enabled()) ccfg.authorization = [&upstream_auth] { return upstream_auth.header(); };
   upstream::Client client(ioc, ccfg, &client_metrics);
 
   auto redactor = pipeline::sanitize::Redactor::loadOrCreate(o.hmac_key_file, o.storage_path);
@@ -310,13 +415,28 @@ int run(Options& o) {
   if (o.cardinality_enabled) schedule_maintain();
 
   std::atomic<bool> ready{false};
+  // SIGHUP and POST /-/reload: rule files and every security file (certificates, keys, CA
+  // bundles, tokens, users). The watchers reload each kind when its files change.
   auto reload = [&]() -> std::string {
     auto st = rules.reload();
-    return st ? std::string() : st.error();
+    std::string errors = st ? std::string() : st.error();
+    std::string sec = reload_security();
+    if (!sec.empty()) errors += (errors.empty() ? "" : "; ") + sec;
+    return errors;
   };
-  rules::FileWatcher watcher(o.rule_files, [&] { reload(); });
+  rules::FileWatcher watcher(o.rule_files, [&] { (void)rules.reload(); });
   if (auto st = watcher.start(); !st) core::logWarn("rule files are not watched; use SIGHUP or /-/reload", {{"error", st.error()}});
-  server::Routes routes({write, registry, metrics, [&] { return ready.load(); }, reload, &stats});
+  std::vector<std::string> security_files;
+  for (const std::string* f : {&o.tls_cert_file, &o.tls_key_file, &o.tls_client_ca_file, &o.auth_token_file,
+                               &o.auth_users_file, &o.upstream_ca_file, &o.upstream_cert_file, &o.upstream_key_file,
+                               &o.upstream_token_file, &o.upstream_basic_password_file})
+    if (!f->empty()) security_files.push_back(*f);
+  rules::FileWatcher security_watcher(security_files, [&] { (void)reload_security(); });
+  if (!security_files.empty())
+    if (auto st = security_watcher.start(); !st)
+      core::logWarn("security files are not watched; use SIGHUP or /-/reload", {{"error", st.error()}});
+  server::Routes routes({write, registry, metrics, [&] { return ready.load(); }, reload, &stats,
+                         ingest_auth.enabled() ? &ingest_auth : nullptr});
 
   server::ServerConfig scfg;
   scfg.listen_address = o.listen_address;
@@ -324,6 +444,10 @@ int run(Options& o) {
   scfg.write_timeout = o.write_timeout;
   scfg.max_body_bytes = o.limits.max_body_bytes;
   scfg.max_connections = o.max_connections;
+  if (listener_tls) {
+    scfg.tls_context = [&listener_tls_source] { return listener_tls_source.current(); };
+    scfg.tls_handshake_failures = &tls_metrics.handshake_failures;
+  }
   server::HttpServer http_server(
       ioc, scfg, [&routes](server::Request&& req, server::Responder r) { routes.handle(std::move(req), std::move(r)); },
       metrics);
@@ -335,7 +459,7 @@ int run(Options& o) {
   }
 
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish within the
-  // deadline, exit 0. SIGHUP: reload rule files.
+  // deadline, exit 0. SIGHUP: reload rule files, certificates and credential files.
   net::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
   net::steady_timer drain_timer(ioc);
   std::chrono::steady_clock::time_point drain_deadline;
@@ -397,7 +521,12 @@ int run(Options& o) {
                  {"rule_files", std::to_string(o.rule_files.size())},
                  {"rules", std::to_string(rules.current().rules->rules.size())},
                  {"stages", std::to_string(pipeline.size())},
-                 {"dry_run", o.dry_run ? "true" : "false"}});
+                 {"dry_run", o.dry_run ? "true" : "false"},
+                 {"tls", listener_tls ? (o.tls_client_ca_file.empty() ? "on" : "on, client certificates required") : "off"},
+                 {"auth", ingest_auth.enabled() ? std::string(ingest_auth.bearerEnabled() ? "bearer" : "") +
+                                                      (ingest_auth.bearerEnabled() && ingest_auth.basicEnabled() ? "+" : "") +
+                                                      (ingest_auth.basicEnabled() ? "basic" : "")
+                                                : "off"}});
   ready = true;
 
   std::vector<std::thread> threads;
@@ -405,6 +534,7 @@ int run(Options& o) {
   ioc.run();
   for (auto& t : threads) t.join();
   watcher.stop();
+  security_watcher.stop();
   return 0;
 }
 

@@ -557,6 +557,10 @@ int analyzeCommand(int argc, const char* const* argv, int first, std::ostream& o
     err << "cardinal analyze: --prometheus.url: " << url.error() << "\n";
     return 2;
   }
+  if (url->scheme != "http") {
+    err << "cardinal analyze: --prometheus.url: only http:// is supported here\n";
+    return 2;
+  }
   std::string prefix = url->target.substr(0, url->target.find('?'));  // a Prometheus under a path prefix
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   Fetch fetch = [&](const std::string& target) -> core::Result<std::string> {

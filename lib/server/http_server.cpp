@@ -6,6 +6,8 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <prometheus/counter.h>
 
 #include "codec/protocol.h"
 #include "core/log.h"
@@ -19,11 +21,26 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection. Tls = false is the plain path (a beast::tcp_stream, exactly as before TLS
+// existed); Tls = true wraps it in an ssl_stream built on the context current at accept time.
+template <bool Tls>
+class Session : public std::enable_shared_from_this<Session<Tls>> {
  public:
+  using Stream = std::conditional_t<Tls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
   Session(tcp::socket&& socket, HttpServer& server, std::shared_ptr<HttpServer::Counters> counters,
           ProxyMetrics& metrics)
+    requires(!Tls)
       : stream_(std::move(socket)), server_(server), counters_(std::move(counters)), metrics_(metrics) {
+    metrics_.connections.Increment();
+  }
+  Session(tcp::socket&& socket, std::shared_ptr<security::SslContext> ctx, HttpServer& server,
+          std::shared_ptr<HttpServer::Counters> counters, ProxyMetrics& metrics)
+    requires(Tls)
+      : ctx_(std::move(ctx)),
+        stream_(std::move(socket), *ctx_),
+        server_(server),
+        counters_(std::move(counters)),
+        metrics_(metrics) {
     metrics_.connections.Increment();
   }
   // May run after the server is gone (pending handlers destroyed at exit):
@@ -34,20 +51,41 @@ class Session : public std::enable_shared_from_this<Session> {
     metrics_.connections.Decrement();
   }
 
-  void run() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); }); }
+  void run() {
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (Tls) self->handshake();
+      else self->read();
+    });
+  }
 
  private:
+  using std::enable_shared_from_this<Session<Tls>>::shared_from_this;
+
+  void handshake() {
+    beast::get_lowest_layer(stream_).expires_after(server_.config().read_timeout);
+    stream_.async_handshake(net::ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) {
+        if (auto* c = self->server_.config().tls_handshake_failures) c->Increment();
+        core::logDebug("TLS handshake failed", {{"error", ec.message()}});
+        beast::error_code ignored;
+        beast::get_lowest_layer(self->stream_).socket().close(ignored);
+        return;
+      }
+      self->read();
+    });
+  }
+
   void read() {
     parser_.emplace();
     parser_->body_limit(server_.config().max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(server_.config().max_header_bytes));
-    stream_.expires_after(server_.config().read_timeout);
+    beast::get_lowest_layer(stream_).expires_after(server_.config().read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->onRead(ec); });
   }
 
   void onRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::ssl::error::stream_truncated || ec == net::error::operation_aborted ||
         ec == net::error::connection_reset || ec == net::error::eof)
       return close();
     if (ec == http::error::body_limit) {
@@ -77,7 +115,7 @@ class Session : public std::enable_shared_from_this<Session> {
     unsigned version = req.version();
     bool keep_alive = req.keep_alive() && !server_.draining();
     std::string target(req.target());
-    stream_.expires_never();  // the handler may wait for the upstream
+    beast::get_lowest_layer(stream_).expires_never();  // the handler may wait for the upstream
     // The responder may run on another strand (the upstream's): hop back.
     auto self = shared_from_this();
     server_.handler()(std::move(req), [self, version, keep_alive](Response res) {
@@ -93,7 +131,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res.keep_alive(keep_alive);
     res.prepare_payload();
     response_ = std::make_shared<Response>(std::move(res));
-    stream_.expires_after(server_.config().write_timeout);
+    beast::get_lowest_layer(stream_).expires_after(server_.config().write_timeout);
     http::async_write(stream_, *response_, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
       self->response_.reset();
       self->setBusy(false);
@@ -110,12 +148,21 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.close();
+    if constexpr (Tls) {
+      // close_notify, bounded by the write timeout, then the socket.
+      beast::get_lowest_layer(stream_).expires_after(server_.config().write_timeout);
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+        beast::get_lowest_layer(self->stream_).close();
+      });
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream_.close();
+    }
   }
 
-  beast::tcp_stream stream_;
+  std::shared_ptr<security::SslContext> ctx_;  // TLS: the context this connection was accepted with
+  Stream stream_;
   HttpServer& server_;  // only used while the server runs
   std::shared_ptr<HttpServer::Counters> counters_;
   ProxyMetrics& metrics_;
@@ -190,8 +237,17 @@ void HttpServer::accept() {
       metrics_.connections_refused.Increment();
       beast::error_code ignored;
       socket.close(ignored);
+    } else if (config_.tls_context) {
+      auto ctx = config_.tls_context();
+      if (!ctx) {
+        counters_->connections.fetch_sub(1);
+        beast::error_code ignored;
+        socket.close(ignored);
+      } else {
+        std::make_shared<Session<true>>(std::move(socket), std::move(ctx), *this, counters_, metrics_)->run();
+      }
     } else {
-      std::make_shared<Session>(std::move(socket), *this, counters_, metrics_)->run();
+      std::make_shared<Session<false>>(std::move(socket), *this, counters_, metrics_)->run();
     }
     accept();
   });

@@ -16,8 +16,13 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "core/result.h"
+#include "security/tls.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
+
+namespace prometheus {
+class Counter;
+}
 
 namespace cardinal::server {
 
@@ -28,6 +33,10 @@ struct ServerConfig {
   size_t max_body_bytes = 32u << 20;                // compressed; beyond it: 413
   size_t max_header_bytes = 64u << 10;
   size_t max_connections = 1024;
+  // Set: every connection is TLS, with the context this returns at accept time (it changes on
+  // reload; open connections keep theirs). Unset: plain HTTP.
+  std::function<std::shared_ptr<security::SslContext>()> tls_context;
+  prometheus::Counter* tls_handshake_failures = nullptr;
 };
 
 using Handler = std::function<void(Request&&, Responder)>;

@@ -41,6 +41,28 @@ void Routes::handle(Request&& req, Responder respond) {
     deps_.metrics.countRequest(*handler, static_cast<int>(res.result_int()), secs);
     respond(std::move(res));
   };
+  if (deps_.auth && deps_.auth->enabled() && handler != &kHealthy && handler != &kReady) {
+    auto it = req.find(http::field::authorization);
+    std::string_view given = it == req.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
+    auto verdict = deps_.auth->check(given);
+    if (verdict != security::IngestAuth::Verdict::kAllowed) {
+      deps_.metrics.countRejected(verdict == security::IngestAuth::Verdict::kMissing ? "auth_missing" : "auth_wrong");
+      Response res = textResponse(
+          http::status::unauthorized,
+          verdict == security::IngestAuth::Verdict::kMissing
+              ? "unauthorized: this endpoint requires credentials (Authorization: Bearer or Basic)"
+              : "unauthorized: the credentials in the Authorization header are not valid");
+      if (deps_.auth->bearerEnabled()) res.insert(http::field::www_authenticate, "Bearer realm=\"cardinal\"");
+      if (deps_.auth->basicEnabled()) res.insert(http::field::www_authenticate, "Basic realm=\"cardinal\", charset=\"UTF-8\"");
+      // A remote-write 2.0 sender expects the Written headers on every answer.
+      if (handler == &kWrite)
+        if (auto ct = req.find(http::field::content_type); ct != req.end()) {
+          auto c = codec::checkContentType(std::string_view(ct->value().data(), ct->value().size()));
+          if (c.error.empty() && c.protocol == codec::WireProtocol::kV2) setWrittenHeaders(res, {});
+        }
+      return done(std::move(res));
+    }
+  }
   auto method = req.method();
   auto onlyGet = [&] { return method == http::verb::get || method == http::verb::head; };
   auto notAllowed = [&](const char* allow) {

@@ -10,6 +10,7 @@
 #include "server/metrics.h"
 #include "server/stats_handler.h"
 #include "server/write_handler.h"
+#include "security/auth.h"
 
 namespace prometheus {
 class Registry;
@@ -24,6 +25,8 @@ struct RouteDeps {
   std::function<bool()> ready;                 // false while starting or draining
   std::function<std::string()> reload;         // POST /-/reload: "" on success, else the error
   const StatsHandler* stats = nullptr;         // GET /api/v1/stats, /api/v1/stats/explain
+  // Set and enabled: every path but /-/healthy and /-/ready needs credentials (401 otherwise).
+  const security::IngestAuth* auth = nullptr;
 };
 
 class Routes {

@@ -6,6 +6,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/http/span_body.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/histogram.h>
@@ -88,6 +89,8 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     req_.set(http::field::host, cfg.url.hostHeader());
     req_.set(http::field::user_agent, cfg.user_agent);
     for (auto& [k, v] : headers) req_.set(k, v);
+    if (cfg.authorization)
+      if (auto auth = cfg.authorization()) req_.set(http::field::authorization, *auth);
     req_.body() = http::span_body<const char>::value_type(body_->data(), body_->size());
     req_.prepare_payload();
     deadline_ = Clock::now() + cfg.retry_budget;
@@ -125,30 +128,69 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
 
   void onResolve(beast::error_code ec, tcp::resolver::results_type results) {
     if (ec) return transportFailure(ec, "resolve");
-    stream_ = std::make_unique<beast::tcp_stream>(net::make_strand(client_.ioc_));
-    stream_->expires_after(attemptTimeout());
-    stream_->async_connect(results, [self = shared_from_this()](beast::error_code ec2, const tcp::endpoint&) {
+    const auto& cfg = client_.config_;
+    stream_ = std::make_unique<Connection>();
+    if (cfg.tls_context) {
+      stream_->ctx = cfg.tls_context();
+      if (!stream_->ctx) return finish(DeliveryResult::Kind::kGaveUp, "no upstream TLS context");
+      stream_->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(net::make_strand(client_.ioc_),
+                                                                            *stream_->ctx);
+      const std::string& name = cfg.tls_server_name.empty() ? cfg.url.host : cfg.tls_server_name;
+      if (auto st = security::prepareClientSession(stream_->tls->native_handle(), name, cfg.tls_verify); !st)
+        return finish(DeliveryResult::Kind::kGaveUp, "upstream TLS: " + st.error());
+    } else {
+      stream_->plain = std::make_unique<beast::tcp_stream>(net::make_strand(client_.ioc_));
+    }
+    stream_->lowest().expires_after(attemptTimeout());
+    stream_->lowest().async_connect(results, [self = shared_from_this()](beast::error_code ec2, const tcp::endpoint&) {
       if (ec2) return self->transportFailure(ec2, "connect");
+      if (self->stream_->tls) return self->handshake();
       self->write();
     });
   }
 
+  void handshake() {
+    stream_->lowest().expires_after(attemptTimeout());
+    stream_->tls->async_handshake(net::ssl::stream_base::client, [self = shared_from_this()](beast::error_code ec) {
+      if (!ec) return self->write();
+      auto& cfg = self->client_.config_;
+      if (cfg.tls_handshake_failures) cfg.tls_handshake_failures->Increment();
+      std::string verify = security::verifyError(self->stream_->tls->native_handle());
+      if (!verify.empty()) {
+        // The upstream's certificate is not trusted: retrying cannot help.
+        std::string why = "upstream TLS certificate verification failed: " + verify;
+        core::logWarn("upstream TLS handshake failed", {{"error", ec.message()}, {"verify_result", verify}});
+        self->closeStream();
+        self->observeAttempt();
+        if (auto* m = self->client_.metrics_) m->attempt_error.Increment();
+        self->last_status_ = 0;
+        return self->finish(DeliveryResult::Kind::kGaveUp, why);
+      }
+      core::logWarn("upstream TLS handshake failed", {{"error", ec.message()}});
+      self->transportFailure(ec, "tls handshake");
+    });
+  }
+
   void write() {
-    stream_->expires_after(attemptTimeout());
-    http::async_write(*stream_, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    stream_->lowest().expires_after(attemptTimeout());
+    auto done = [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->transportFailure(ec, "write");
       self->read();
-    });
+    };
+    if (stream_->tls) http::async_write(*stream_->tls, req_, std::move(done));
+    else http::async_write(*stream_->plain, req_, std::move(done));
   }
 
   void read() {
     buffer_.clear();
     parser_.emplace();
     parser_->body_limit(1 << 20);
-    http::async_read(*stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    auto done = [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->transportFailure(ec, "read");
       self->onResponse();
-    });
+    };
+    if (stream_->tls) http::async_read(*stream_->tls, buffer_, *parser_, std::move(done));
+    else http::async_read(*stream_->plain, buffer_, *parser_, std::move(done));
   }
 
   void observeAttempt() {
@@ -214,7 +256,7 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     // replace it once, immediately, without spending an attempt.
     if (reused_ && !stale_retry_used_ &&
         (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
-         ec == net::error::broken_pipe) ) {
+         ec == net::error::broken_pipe || ec == net::ssl::error::stream_truncated)) {
       stale_retry_used_ = true;
       if (client_.metrics_) client_.metrics_->stale_reconnects.Increment();
       return connectOrReuse();
@@ -245,8 +287,8 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
   void closeStream() {
     if (!stream_) return;
     beast::error_code ignored;
-    stream_->socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_->close();
+    stream_->lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_->lowest().close();
     stream_.reset();
   }
 
@@ -276,7 +318,7 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
   http::request<http::span_body<const char>> req_;
   net::steady_timer timer_;
   tcp::resolver resolver_;
-  std::unique_ptr<beast::tcp_stream> stream_;
+  std::unique_ptr<Connection> stream_;
   beast::flat_buffer buffer_;
   std::optional<http::response_parser<http::string_body>> parser_;
   Clock::time_point deadline_;
@@ -306,28 +348,28 @@ Headers remoteWriteHeaders(codec::WireProtocol protocol) {
           {std::string(codec::kVersionHeader), std::string(codec::versionHeaderValue(protocol))}};
 }
 
-std::unique_ptr<beast::tcp_stream> Client::takeIdle() {
+std::unique_ptr<Connection> Client::takeIdle() {
   std::lock_guard lock(mu_);
   auto now = Clock::now();
   while (!idle_.empty()) {
     Idle i = std::move(idle_.back());
     idle_.pop_back();
-    if (now - i.since < config_.max_idle_age && i.stream->socket().is_open()) return std::move(i.stream);
+    if (now - i.since < config_.max_idle_age && i.conn->lowest().socket().is_open()) return std::move(i.conn);
     beast::error_code ignored;
-    i.stream->socket().close(ignored);
+    i.conn->lowest().socket().close(ignored);
   }
   return nullptr;
 }
 
-void Client::putIdle(std::unique_ptr<beast::tcp_stream> s) {
+void Client::putIdle(std::unique_ptr<Connection> c) {
   std::lock_guard lock(mu_);
   if (idle_.size() >= config_.max_idle_connections) {
     beast::error_code ignored;
-    s->socket().close(ignored);
+    c->lowest().socket().close(ignored);
     return;
   }
-  s->expires_never();
-  idle_.push_back({std::move(s), Clock::now()});
+  c->lowest().expires_never();
+  idle_.push_back({std::move(c), Clock::now()});
 }
 
 double Client::random01() {

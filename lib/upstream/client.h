@@ -21,8 +21,10 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "codec/protocol.h"
+#include "security/tls.h"
 #include "upstream/retry_policy.h"
 #include "upstream/url.h"
 
@@ -44,6 +46,23 @@ struct ClientConfig {
   size_t max_idle_connections = 64;
   std::chrono::seconds max_idle_age{60};  // pooled connections older than this are closed, not reused
   std::string user_agent = "cardinal";
+  // https:// URLs: the TLS context (changes on reload; a connection keeps the one it was made
+  // with), the name to send as SNI and verify (default: the URL's host), and whether to verify.
+  std::function<std::shared_ptr<security::SslContext>()> tls_context;
+  std::string tls_server_name;
+  bool tls_verify = true;
+  prometheus::Counter* tls_handshake_failures = nullptr;
+  // Set: the Authorization header value for every request (nullptr: none). Read per request, so
+  // a reload of the credential files applies to the next request.
+  std::function<std::shared_ptr<const std::string>()> authorization;
+};
+
+// A connection to the upstream: plain TCP, or TLS over it.
+struct Connection {
+  std::unique_ptr<boost::beast::tcp_stream> plain;
+  std::shared_ptr<security::SslContext> ctx;
+  std::unique_ptr<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls;
+  boost::beast::tcp_stream& lowest() { return tls ? tls->next_layer() : *plain; }
 };
 
 struct DeliveryResult {
@@ -106,11 +125,11 @@ class Client {
  private:
   friend class Delivery;
   struct Idle {
-    std::unique_ptr<boost::beast::tcp_stream> stream;
+    std::unique_ptr<Connection> conn;
     std::chrono::steady_clock::time_point since;
   };
-  std::unique_ptr<boost::beast::tcp_stream> takeIdle();
-  void putIdle(std::unique_ptr<boost::beast::tcp_stream> s);
+  std::unique_ptr<Connection> takeIdle();
+  void putIdle(std::unique_ptr<Connection> c);
   double random01();
 
   boost::asio::io_context& ioc_;

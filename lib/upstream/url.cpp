@@ -16,8 +16,8 @@ core::Result<Url> parseUrl(std::string_view s) {
   if (sep == std::string_view::npos) return core::Error{"url has no scheme (expected http://host:port/path)"};
   u.scheme = std::string(s.substr(0, sep));
   std::transform(u.scheme.begin(), u.scheme.end(), u.scheme.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (u.scheme != "http")
-    return core::Error{"url scheme \"" + u.scheme + "\" is not supported (only http for now)"};
+  if (u.scheme != "http" && u.scheme != "https")
+    return core::Error{"url scheme \"" + u.scheme + "\" is not supported (http or https)"};
   s.remove_prefix(sep + 3);
   auto slash = s.find('/');
   std::string_view authority = s.substr(0, slash);
@@ -39,7 +39,7 @@ core::Result<Url> parseUrl(std::string_view s) {
     if (colon != std::string_view::npos) u.port = std::string(authority.substr(colon + 1));
   }
   if (u.host.empty()) return core::Error{"url has no host"};
-  if (u.port.empty()) u.port = "80";
+  if (u.port.empty()) u.port = u.scheme == "https" ? "443" : "80";
   if (!std::all_of(u.port.begin(), u.port.end(), [](char c) { return c >= '0' && c <= '9'; }) || u.port.size() > 5 ||
       std::stoi(u.port) == 0 || std::stoi(u.port) > 65535)
     return core::Error{"url has an invalid port \"" + u.port + "\""};

@@ -1,5 +1,5 @@
 #pragma once
-// Upstream URL: http://host[:port]/path. https comes with the TLS work.
+// Upstream URL: http[s]://host[:port]/path.
 
 #include <string>
 #include <string_view>
@@ -9,7 +9,7 @@
 namespace cardinal::upstream {
 
 struct Url {
-  std::string scheme;  // "http"
+  std::string scheme;  // "http" or "https"
   std::string host;    // without brackets for IPv6
   std::string port;    // defaulted from the scheme
   std::string target;  // path and query, at least "/"

@@ -23,6 +23,13 @@ TEST_CASE("upstream URLs") {
   CHECK(v6->host == "::1");
   CHECK(v6->hostHeader() == "[::1]:8428");
 
+  auto tls = parseUrl("https://prom.example/api/v1/write");
+  REQUIRE(tls.ok());
+  CHECK(tls->scheme == "https");
+  CHECK(tls->port == "443");
+  CHECK(tls->hostHeader() == "prom.example");
+  CHECK(parseUrl("https://prom.example:8443/").value().hostHeader() == "prom.example:8443");
+
   CHECK(parseUrl("http://host:9090").value().target == "/");
   CHECK_FALSE(parseUrl("prom:9090/api/v1/write").ok());
   CHECK_FALSE(parseUrl("ftp://x/").ok());
