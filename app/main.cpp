@@ -556,6 +556,14 @@ int checkConfig(const std::vector<std::string>& files) {
       if (!o.hmac_key_file.empty())
         if (auto key = pipeline::sanitize::Redactor::fromKeyFile(o.hmac_key_file); !key)
           problems.push_back(at("sanitize.hmac-key-file") + key.error());
+      if (auto fh = server::parseForwardHeaders(o.forward_headers, "upstream.forward-headers"); !fh)
+        problems.push_back(at("upstream.forward-headers") + fh.error());
+      if (!o.tenant_header.empty()) {
+        if (auto th = server::parseForwardHeaders({o.tenant_header}, "tenant.header"); !th || th->size() != 1)
+          problems.push_back(at("tenant.header") + (th ? std::string("want exactly one header name") : th.error()));
+        if (auto why = pipeline::checkTenantId(o.tenant_default); !why.empty())
+          problems.push_back(at("tenant.default") + why);
+      }
       for (const auto& rf : o.rule_files) {
         auto r = rules::loadRuleFiles({rf});
         if (r) rule_count += (*r)->rules.size();
