@@ -40,6 +40,8 @@
 #include "server/metrics.h"
 #include "server/routes.h"
 #include "server/write_handler.h"
+#include "server/forward_headers.h"
+#include "pipeline/tenants.h"
 #include "upstream/client.h"
 #include "security/auth.h"
 #include "security/tls.h"
@@ -106,6 +108,10 @@ struct Options {
   std::string upstream_token_file;
   std::string upstream_basic_user;
   std::string upstream_basic_password_file;
+  std::vector<std::string> forward_headers;
+  std::string tenant_header;
+  std::string tenant_default = "anonymous";
+  size_t tenant_max = 100;
   bool version = false;
   bool help = false;
 };
@@ -170,6 +176,10 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addCount("cardinality.max-labels-per-family", &o.cardinality_max_labels, "Label names tracked per family; more are forwarded untracked and counted");
   f.addBytes("cardinality.max-memory", &o.cardinality_max_memory, "Memory budget of the cardinality state; over it, idle families without decisions are evicted and new ones refused");
   f.addDuration("cardinality.release-hold", &o.cardinality_release_hold, "A decision is released after its label stayed below half its limit for this long");
+  f.addStringList("upstream.forward-headers", &o.forward_headers, "Request header copied from the sender's request onto the upstream request carrying its series (repeatable or a comma list; case-insensitive; hop-by-hop headers and the ones Cardinal sets are refused)");
+  f.addString("tenant.header", &o.tenant_header, "Header naming the tenant, e.g. X-Scope-OrgID: cardinality state, decisions and merged series are kept per tenant and the header is forwarded (empty: one tenant)");
+  f.addString("tenant.default", &o.tenant_default, "Tenant of requests without --tenant.header (also sent upstream as its value)");
+  f.addCount("tenant.max-tenants", &o.tenant_max, "Tenants kept apart, the default one included; requests of new tenants beyond get 503 and are counted");
   f.addBool("version", &o.version, "Print the version and exit");
   f.addBool("help", &o.help, "Show this help and exit");
 }
@@ -206,6 +216,29 @@ int run(Options& o) {
   if (auto st = upstream_auth.validate(); !st) {
     core::logError("invalid upstream credentials flags", {{"error", st.error()}});
     return 2;
+  }
+  auto forward_headers = server::parseForwardHeaders(o.forward_headers, "upstream.forward-headers");
+  if (!forward_headers) {
+    core::logError("invalid --upstream.forward-headers", {{"error", forward_headers.error()}});
+    return 2;
+  }
+  std::string tenant_header;
+  if (!o.tenant_header.empty()) {
+    auto th = server::parseForwardHeaders({o.tenant_header}, "tenant.header");
+    if (!th || th->size() != 1) {
+      core::logError("invalid --tenant.header", {{"error", th ? "want exactly one header name" : th.error()}});
+      return 2;
+    }
+    tenant_header = (*th)[0];
+    std::erase(*forward_headers, tenant_header);  // forwarded with the tenant's id, once
+    if (auto why = pipeline::checkTenantId(o.tenant_default); !why.empty()) {
+      core::logError("invalid --tenant.default", {{"error", why}});
+      return 2;
+    }
+    if (o.tenant_max < 1) {
+      core::logError("invalid --tenant.max-tenants", {{"error", "must be at least 1"}});
+      return 2;
+    }
   }
   prometheus::Registry registry;
   security::TlsMetrics tls_metrics(registry);
@@ -308,10 +341,38 @@ int run(Options& o) {
         core::logInfo("cardinality state restored", {{"families", std::to_string(cardinality_state.familyCount())}});
     }
   }
+  pipeline::DecisionCache cache(o.cache_series);
+  pipeline::TypeTable types;
+  // Tenants: the default tenant runs on the objects above (and their snapshot
+  // files); the others get their own, snapshotted under storage.path/tenants/.
+  std::unique_ptr<pipeline::Tenants> tenants;
+  if (!tenant_header.empty()) {
+    pipeline::TenantsConfig tcfg;
+    tcfg.default_name = o.tenant_default;
+    tcfg.max_tenants = o.tenant_max;
+    tcfg.cardinality_enabled = o.cardinality_enabled;
+    tcfg.cardinality = ccfg_card;
+    tcfg.merge = mcfg;
+    tcfg.cache_series = o.cache_series;
+    pipeline::Tenant def;
+    def.cardinality = o.cardinality_enabled ? &cardinality_state : nullptr;
+    def.merge = &merge_state;
+    def.cache = &cache;
+    def.types = &types;
+    tenants = std::make_unique<pipeline::Tenants>(tcfg, std::move(def));
+    for (const auto& p : tenants->restoreSnapshots(o.storage_path)) core::logError("tenant snapshot not restored", {{"error", p}});
+    core::logInfo("tenants kept apart", {{"header", tenant_header}, {"default", o.tenant_default},
+                                         {"restored", std::to_string(tenants->size() - 1)}});
+  }
   auto snapshot = [&] {
     auto t0 = std::chrono::steady_clock::now();
-    auto st = core::writeFileAtomic(snapshot_path, merge_state.snapshot());
-    if (st && o.cardinality_enabled) st = core::writeFileAtomic(cardinality_snapshot_path, cardinality_state.snapshot());
+    core::Status st;
+    if (tenants) {
+      st = tenants->writeSnapshots(o.storage_path);
+    } else {
+      st = core::writeFileAtomic(snapshot_path, merge_state.snapshot());
+      if (st && o.cardinality_enabled) st = core::writeFileAtomic(cardinality_snapshot_path, cardinality_state.snapshot());
+    }
     if (!st) core::logError("snapshot failed", {{"error", st.error()}});
     else core::logDebug("snapshot written", {{"ms", std::to_string(std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count())}});
   };
@@ -351,9 +412,6 @@ int run(Options& o) {
   pipeline::PipelineConfig explain_cfg;
   explain_cfg.redactor = &*redactor;
   pipeline::Pipeline explain_pipeline(pipeline::buildStages(explain_cfg));
-  pipeline::DecisionCache cache(o.cache_series);
-  pipeline::TypeTable types;
-
   server::WriteConfig wcfg;
   wcfg.limits = o.limits;
   wcfg.max_in_flight = o.max_in_flight;
@@ -361,24 +419,42 @@ int run(Options& o) {
   wcfg.dry_run = o.dry_run;
   wcfg.codec_only = o.codec_only;
   wcfg.upstream_protocol = *upstream_protocol;
+  wcfg.forward_headers = *forward_headers;
+  wcfg.tenant_header = tenant_header;
   server::WriteHandler write(wcfg, pipeline, rules, types, cache, client, metrics, core::SystemClock::instance());
   write.setMergeState(&merge_state);
   if (o.cardinality_enabled) write.setCardinalityState(&cardinality_state);
+  if (tenants) write.setTenants(tenants.get());
   server::StatsHandler stats({cardinality_state, explain_pipeline, rules, types, cache, &merge_state,
-                              core::SystemClock::instance(), o.dry_run});
+                              core::SystemClock::instance(), o.dry_run, tenants.get()});
   upstream::OrderedSender merged_sender(ioc, client,
                                         {o.merge_queue, std::chrono::milliseconds(1000), *upstream_protocol},
                                         &merged_sender_metrics);
 
+  // Merged outputs -> in-order queue -> upstream; with tenants, each tenant's
+  // in its own requests carrying its header (never two tenants in one body).
+  auto emitMerged = [&] {
+    const int64_t now = core::SystemClock::instance().nowMillis();
+    std::vector<pipeline::merge::MergeState::Emitted> emitted;
+    if (!tenants) {
+      merge_state.emit(now, emitted);
+      for (auto& body : pipeline::merge::encodeEmitted(emitted, 2000, *upstream_protocol)) merged_sender.enqueue(std::move(body));
+      return;
+    }
+    for (pipeline::Tenant* t : tenants->all()) {
+      emitted.clear();
+      t->merge->emit(now, emitted);
+      for (auto& body : pipeline::merge::encodeEmitted(emitted, 2000, *upstream_protocol))
+        merged_sender.enqueue(std::move(body), {{tenant_header, t->name}});
+    }
+  };
   // Every aggregation interval: merged outputs -> in-order queue -> upstream.
   net::steady_timer emit_timer(ioc);
   std::function<void()> schedule_emit = [&] {
     emit_timer.expires_after(o.aggregation_interval);
     emit_timer.async_wait([&](boost::system::error_code ec) {
       if (ec) return;
-      std::vector<pipeline::merge::MergeState::Emitted> emitted;
-      merge_state.emit(core::SystemClock::instance().nowMillis(), emitted);
-      for (auto& body : pipeline::merge::encodeEmitted(emitted, 2000, *upstream_protocol)) merged_sender.enqueue(std::move(body));
+      emitMerged();
       schedule_emit();
     });
   };
@@ -399,16 +475,33 @@ int run(Options& o) {
     maintain_timer.expires_after(std::chrono::seconds(5));
     maintain_timer.async_wait([&](boost::system::error_code ec) {
       if (ec) return;
-      cardinality_state.maintain(core::SystemClock::instance().nowMillis());
-      cardinality_metrics.families.Set(static_cast<double>(cardinality_state.familyCount()));
-      cardinality_metrics.memory_bytes.Set(static_cast<double>(cardinality_state.memoryBytes()));
-      cardinality_metrics.untracked_families.Set(static_cast<double>(cardinality_state.untrackedFamilies()));
-      cardinality_metrics.evicted_families.Set(static_cast<double>(cardinality_state.evictedFamilies()));
-      // Counted by maintain() in its pass over every label (no second walk here).
-      const auto [drop, norm, fold] = cardinality_state.labelsByDecision();
-      cardinality_metrics.labels_drop.Set(static_cast<double>(drop));
-      cardinality_metrics.labels_normalize.Set(static_cast<double>(norm));
-      cardinality_metrics.labels_fold.Set(static_cast<double>(fold));
+      // Summed over tenants (bounded label sets: no per-tenant series).
+      std::vector<pipeline::cardinality::CardinalityState*> states{&cardinality_state};
+      if (tenants) {
+        states.clear();
+        for (pipeline::Tenant* t : tenants->all())
+          if (t->cardinality) states.push_back(t->cardinality);
+      }
+      double families = 0, memory = 0, untracked = 0, evicted = 0, drop = 0, norm = 0, fold = 0;
+      for (auto* st : states) {
+        st->maintain(core::SystemClock::instance().nowMillis());
+        families += static_cast<double>(st->familyCount());
+        memory += static_cast<double>(st->memoryBytes());
+        untracked += static_cast<double>(st->untrackedFamilies());
+        evicted += static_cast<double>(st->evictedFamilies());
+        // Counted by maintain() in its pass over every label (no second walk here).
+        const auto [d, n, f] = st->labelsByDecision();
+        drop += static_cast<double>(d);
+        norm += static_cast<double>(n);
+        fold += static_cast<double>(f);
+      }
+      cardinality_metrics.families.Set(families);
+      cardinality_metrics.memory_bytes.Set(memory);
+      cardinality_metrics.untracked_families.Set(untracked);
+      cardinality_metrics.evicted_families.Set(evicted);
+      cardinality_metrics.labels_drop.Set(drop);
+      cardinality_metrics.labels_normalize.Set(norm);
+      cardinality_metrics.labels_fold.Set(fold);
       schedule_maintain();
     });
   };
@@ -480,9 +573,7 @@ int run(Options& o) {
     if (!final_emit_done) {
       final_emit_done = true;
       emit_timer.cancel();
-      std::vector<pipeline::merge::MergeState::Emitted> emitted;
-      merge_state.emit(core::SystemClock::instance().nowMillis(), emitted);
-      for (auto& body : pipeline::merge::encodeEmitted(emitted, 2000, *upstream_protocol)) merged_sender.enqueue(std::move(body));
+      emitMerged();
     }
     if (!merged_sender.idle() && !late) return poll_again();
     if (late)
@@ -595,6 +686,14 @@ int checkConfig(const std::vector<std::string>& files) {
       if (!o.hmac_key_file.empty())
         if (auto key = pipeline::sanitize::Redactor::fromKeyFile(o.hmac_key_file); !key)
           problems.push_back(at("sanitize.hmac-key-file") + key.error());
+      if (auto fh = server::parseForwardHeaders(o.forward_headers, "upstream.forward-headers"); !fh)
+        problems.push_back(at("upstream.forward-headers") + fh.error());
+      if (!o.tenant_header.empty()) {
+        if (auto th = server::parseForwardHeaders({o.tenant_header}, "tenant.header"); !th || th->size() != 1)
+          problems.push_back(at("tenant.header") + (th ? std::string("want exactly one header name") : th.error()));
+        if (auto why = pipeline::checkTenantId(o.tenant_default); !why.empty())
+          problems.push_back(at("tenant.default") + why);
+      }
       for (const auto& rf : o.rule_files) {
         auto r = rules::loadRuleFiles({rf});
         if (r) rule_count += (*r)->rules.size();

@@ -75,6 +75,7 @@ struct Options {
   size_t population = 0;
   size_t threads = 1;
   milliseconds timeout{30'000};
+  std::vector<std::string> headers;  // "Name: value", sent with every request
   bool help = false;
 };
 
@@ -105,6 +106,7 @@ struct Run {
   SteadyClock::time_point deadline = SteadyClock::time_point::max();
   double rate = 0;  // requests per second over all connections, 0 = unpaced
   milliseconds timeout{30'000};
+  std::vector<std::pair<std::string, std::string>> headers;
   std::atomic<uint64_t> next_index{0};
   std::atomic<bool> stopping{false};
   std::atomic<size_t> active{0};
@@ -145,6 +147,7 @@ class Sender : public std::enable_shared_from_this<Sender> {
     req_.set(http::field::content_type, "application/x-protobuf");
     req_.set(http::field::content_encoding, "snappy");
     req_.set("X-Prometheus-Remote-Write-Version", "0.1.0");
+    for (const auto& [name, value] : run_.headers) req_.set(name, value);
     req_.keep_alive(true);
   }
 
@@ -319,6 +322,7 @@ int runMain(int argc, char** argv) {
   f.addCount("threads", &o.threads, "I/O threads");
   f.addDuration("timeout", &o.timeout,
                 "Timeout of a connect, and of a request from the start of its write to the end of its response");
+  f.addStringList("header", &o.headers, "Extra request header \"Name: value\" (repeatable), e.g. X-Scope-OrgID: team-a");
   f.addBool("help", &o.help, "Show this help");
   if (auto stop = bench::parseToolFlags(f, argc, argv, o.help, "cardinal_loadgen")) return *stop;
   auto url = upstream::parseUrl(o.url);
@@ -367,6 +371,16 @@ int runMain(int argc, char** argv) {
   net::io_context ioc(static_cast<int>(o.threads));
   Run run;
   run.url = *url;
+  for (const auto& h : o.headers) {
+    const size_t colon = h.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      std::cerr << "cardinal_loadgen: --header wants \"Name: value\"\n";
+      return 2;
+    }
+    std::string value = h.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    run.headers.emplace_back(h.substr(0, colon), std::move(value));
+  }
   run.max_requests = o.requests;
   run.rate = *rate;
   run.timeout = o.timeout;

@@ -1,11 +1,15 @@
 #include "pipeline/decision_cache.h"
 
+#include <algorithm>
+
 #include "core/hash.h"
 
 namespace cardinal::pipeline {
 
 DecisionCache::DecisionCache(size_t capacity) : per_shard_(capacity / kShards > 0 ? capacity / kShards : 1) {
-  for (auto& s : shards_) s.order.reserve(per_shard_);
+  // A small start: with --tenant.header every tenant has its own cache, and
+  // reserving the whole capacity for each would cost memory tenants never use.
+  for (auto& s : shards_) s.order.reserve(std::min<size_t>(per_shard_, 4096));
 }
 
 uint64_t DecisionCache::key(uint64_t series_hash, uint64_t generation, uint32_t stage) {

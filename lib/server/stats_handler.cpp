@@ -182,39 +182,69 @@ Response StatsHandler::stats(std::string_view target) const {
     return jsonError(http::status::bad_request, "bad_data",
                      "parameter \"decision\" must be one of any, keep, normalize, drop, fold");
 
+  // The states to report: one per tenant when tenants are kept apart.
+  struct Source {
+    const std::string* tenant;
+    pipeline::cardinality::CardinalityState* state;
+  };
+  std::vector<Source> sources;
+  if (d_.tenants) {
+    auto it = q.find("tenant");
+    if (it != q.end() && !it->second.empty()) {
+      pipeline::Tenant* t = d_.tenants->find(it->second);
+      if (!t) return jsonError(http::status::not_found, "not_found", "parameter \"tenant\": no such tenant has sent data");
+      sources.push_back({&t->name, t->cardinality});
+    } else {
+      for (pipeline::Tenant* t : d_.tenants->all()) sources.push_back({&t->name, t->cardinality});
+    }
+  } else {
+    if (q.count("tenant") && !q.find("tenant")->second.empty())
+      return jsonError(http::status::bad_request, "bad_data", "parameter \"tenant\": tenants are not kept apart (see --tenant.header)");
+    sources.push_back({nullptr, &d_.state});
+  }
+  std::erase_if(sources, [](const Source& src) { return src.state == nullptr; });
+
   const int64_t now = d_.clock.nowMillis();
   const auto& cfg = d_.state.config();
 
   // Copy what is needed under each family's lock, then sort and render.
   struct Row {
     std::shared_ptr<FamilyState> f;
+    const std::string* tenant = nullptr;
     double series = 0;
     double max_distinct = 0;
     uint64_t samples = 0, rewritten = 0;
   };
   std::vector<Row> rows;
   std::map<std::string, uint64_t> decided;
-  for (auto& f : d_.state.families()) {
-    // totals.labels_by_decision covers every family, whatever the filters.
-    const bool selected = !family_re || RE2::PartialMatch(f->name, *family_re);
-    Row row{f};
-    bool match = decision.empty();
-    {
-      std::lock_guard lock(f->mu);
-      row.series = f->series.estimate(now);
-      for (const auto& l : f->labels) {
-        row.max_distinct = std::max(row.max_distinct, l->estimate);
-        if (l->decision.kind != DecisionKind::kKeep) ++decided[std::string(decisionName(l->decision.kind))];
-        if (decision == "any" ? l->decision.kind != DecisionKind::kKeep
-                              : decision == decisionName(l->decision.kind))
-          match = true;
+  size_t families_tracked = 0, memory_bytes = 0;
+  uint64_t families_untracked = 0, families_evicted = 0;
+  for (const Source& src : sources) {
+    families_tracked += src.state->familyCount();
+    memory_bytes += src.state->memoryBytes();
+    families_untracked += src.state->untrackedFamilies();
+    families_evicted += src.state->evictedFamilies();
+    for (auto& f : src.state->families()) {
+      // totals.labels_by_decision covers every family of the tenants shown, whatever the filters.
+      const bool selected = !family_re || RE2::PartialMatch(f->name, *family_re);
+      Row row{f, src.tenant};
+      bool match = decision.empty();
+      {
+        std::lock_guard lock(f->mu);
+        row.series = f->series.estimate(now);
+        for (const auto& l : f->labels) {
+          row.max_distinct = std::max(row.max_distinct, l->estimate);
+          if (l->decision.kind != DecisionKind::kKeep) ++decided[std::string(decisionName(l->decision.kind))];
+          if (decision == "any" ? l->decision.kind != DecisionKind::kKeep
+                                : decision == decisionName(l->decision.kind))
+            match = true;
+        }
       }
+      if (!selected || !match) continue;
+      row.samples = f->samples_in.load(std::memory_order_relaxed);
+      row.rewritten = f->samples_rewritten.load(std::memory_order_relaxed);
+      rows.push_back(std::move(row));
     }
-    if (!selected) continue;
-    if (!match) continue;
-    row.samples = f->samples_in.load(std::memory_order_relaxed);
-    row.rewritten = f->samples_rewritten.load(std::memory_order_relaxed);
-    rows.push_back(std::move(row));
   }
   auto key = [&](const Row& r) -> double {
     if (sort == "samples") return static_cast<double>(r.samples);
@@ -223,9 +253,13 @@ Response StatsHandler::stats(std::string_view target) const {
     return r.series;
   };
   std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
-    if (sort == "family") return a.f->name < b.f->name;
+    auto tie = [](const Row& x, const Row& y) {
+      if (x.f->name != y.f->name) return x.f->name < y.f->name;
+      return x.tenant && y.tenant && *x.tenant < *y.tenant;
+    };
+    if (sort == "family") return tie(a, b);
     double ka = key(a), kb = key(b);
-    return ka != kb ? ka > kb : a.f->name < b.f->name;
+    return ka != kb ? ka > kb : tie(a, b);
   });
 
   // Each family is serialized once: its text counts toward the response bound
@@ -263,6 +297,7 @@ Response StatsHandler::stats(std::string_view target) const {
           {"untracked_labels", f.untracked_labels},
           {"labels", std::move(lj)},
       };
+      if (rows[i].tenant) fj["tenant"] = *rows[i].tenant;
     }
     std::string text = dumpJson(fj);
     if (bytes + text.size() > kMaxResponseBytes) {
@@ -286,10 +321,10 @@ Response StatsHandler::stats(std::string_view target) const {
            {"limits", {{"identifier", cfg.identifier_limit}, {"enumerated", cfg.enum_limit},
                        {"max_series", cfg.max_series}}},
            {"totals",
-            {{"families_tracked", d_.state.familyCount()},
-             {"families_untracked", d_.state.untrackedFamilies()},
-             {"families_evicted", d_.state.evictedFamilies()},
-             {"memory_bytes", d_.state.memoryBytes()},
+            {{"families_tracked", families_tracked},
+             {"families_untracked", families_untracked},
+             {"families_evicted", families_evicted},
+             {"memory_bytes", memory_bytes},
              {"memory_cap_bytes", cfg.max_memory_bytes},
              {"labels_by_decision", decisions}}},
            {"families_matching", rows.size()},
@@ -401,8 +436,23 @@ Response StatsHandler::explain(std::string_view target) const {
 
   auto snapshot = d_.rules.current();
   std::vector<std::string> notes;
-  pipeline::StageContext ctx{d_.clock, snapshot.generation, &d_.cache, d_.dry_run, snapshot.rules.get(), &d_.types,
-                             d_.merge, &d_.state, &notes};
+  // With tenants, `tenant=ID` (default: the default tenant) picks whose state explains.
+  pipeline::DecisionCache* cache = &d_.cache;
+  pipeline::TypeTable* types = &d_.types;
+  pipeline::merge::MergeState* merge = d_.merge;
+  pipeline::cardinality::CardinalityState* state = &d_.state;
+  if (d_.tenants) {
+    auto t_it = q.find("tenant");
+    pipeline::Tenant* t = t_it != q.end() && !t_it->second.empty() ? d_.tenants->find(t_it->second)
+                                                                   : &d_.tenants->defaultTenant();
+    if (!t) return jsonError(http::status::not_found, "not_found", "parameter \"tenant\": no such tenant has sent data");
+    cache = t->cache;
+    types = t->types;
+    merge = t->merge;
+    if (t->cardinality) state = t->cardinality;
+  }
+  pipeline::StageContext ctx{d_.clock, snapshot.generation, cache, d_.dry_run, snapshot.rules.get(), types,
+                             merge, state, &notes};
   // Values are shown only once the sanitize stage has run: the response never
   // echoes a sensitive value, not even the caller's own.
   json steps = json::array();
@@ -421,11 +471,11 @@ Response StatsHandler::explain(std::string_view target) const {
 
   // The engine's view of the family and of each label of the input.
   const auto shape = pipeline::seriesShape(batch.labelsOf(batch.series[0]));
-  const auto info = d_.types.resolve(shape.name, shape.has_le, shape.has_quantile);
+  const auto info = types->resolve(shape.name, shape.has_le, shape.has_quantile);
   json card = {{"family", std::string(info.family)},
                {"type", std::string(pipeline::metricTypeName(info.type))},
                {"type_source", std::string(pipeline::typeSourceName(info.source))}};
-  if (auto f = d_.state.find(info.family)) {
+  if (auto f = state->find(info.family)) {
     std::lock_guard lock(f->mu);
     card["tracked"] = true;
     card["series_estimate"] = std::round(f->series.estimate(d_.clock.nowMillis()));

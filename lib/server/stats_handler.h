@@ -13,6 +13,7 @@
 #include "pipeline/decision_cache.h"
 #include "pipeline/family.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/tenants.h"
 #include "rules/rules_manager.h"
 #include "server/http_types.h"
 
@@ -32,6 +33,9 @@ class StatsHandler {
     pipeline::merge::MergeState* merge;
     const core::Clock& clock;
     bool dry_run;
+    // --tenant.header set: every tenant's state is reported (each family
+    // names its tenant) and `tenant=ID` selects one; null: `state` alone.
+    pipeline::Tenants* tenants = nullptr;
   };
   explicit StatsHandler(Deps deps) : d_(deps) {}
 

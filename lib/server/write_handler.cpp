@@ -10,6 +10,7 @@
 #include "codec/encode_v2.h"
 #include "codec/snappy_codec.h"
 #include "core/log.h"
+#include "server/forward_headers.h"
 
 namespace cardinal::server {
 namespace {
@@ -93,6 +94,44 @@ void WriteHandler::handle(Request&& req, Responder respond) {
     metrics_.countRejected("content_type");
     return respond(withWritten(textResponse(http::status::unsupported_media_type, unsupported)));
   }
+  // Pass-through headers and the tenant; nothing of this runs unless configured.
+  upstream::Headers passed;
+  pipeline::TypeTable* types = &types_;
+  pipeline::DecisionCache* cache = &cache_;
+  pipeline::merge::MergeState* merge = merge_;
+  pipeline::cardinality::CardinalityState* cardinality = cardinality_;
+  if (!config_.forward_headers.empty() || !config_.tenant_header.empty()) {
+    for (const auto& name : config_.forward_headers) {
+      auto it = req.find(name);
+      if (it == req.end()) continue;
+      std::string_view value(it->value().data(), it->value().size());
+      if (auto why = checkForwardedValue(name, value); !why.empty()) {
+        metrics_.countRejected("header");
+        return respond(withWritten(textResponse(http::status::bad_request, why)));
+      }
+      passed.emplace_back(name, std::string(value));
+    }
+    if (!config_.tenant_header.empty() && tenants_) {
+      auto it = req.find(config_.tenant_header);
+      std::string_view id = it == req.end() ? std::string_view(tenants_->config().default_name)
+                                            : std::string_view(it->value().data(), it->value().size());
+      if (auto why = pipeline::checkTenantId(id); !why.empty()) {
+        metrics_.countRejected("header");
+        return respond(withWritten(textResponse(http::status::bad_request, "header " + config_.tenant_header + ": " + why)));
+      }
+      pipeline::Tenant* tenant = tenants_->getOrCreate(id);
+      if (!tenant) {
+        metrics_.countRejected("tenants");
+        return respond(withWritten(overloaded("too many tenants (--tenant.max-tenants); this tenant is not accepted "
+                                              "until the limit is raised")));
+      }
+      passed.emplace_back(config_.tenant_header, tenant->name);
+      types = tenant->types;
+      cache = tenant->cache;
+      merge = tenant->merge;
+      cardinality = tenant->cardinality;
+    }
+  }
   if (in_flight_.fetch_add(1) >= static_cast<int>(config_.max_in_flight)) {
     in_flight_.fetch_sub(1);
     metrics_.countRejected("overload");
@@ -134,10 +173,10 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   // far as the upstream says).
   const codec::WrittenCounts received{batch.samples.size(), batch.histograms.size(), batch.exemplars.size()};
 
-  types_.observe(batch);
+  types->observe(batch);
   auto snapshot = rules_.current();  // in-flight requests keep the rules they started with
-  pipeline::StageContext ctx{clock_, snapshot.generation, &cache_, config_.dry_run, snapshot.rules.get(), &types_,
-                             merge_, cardinality_};
+  pipeline::StageContext ctx{clock_, snapshot.generation, cache, config_.dry_run, snapshot.rules.get(), types,
+                             merge, cardinality};
   if (!config_.codec_only) pipeline_.run(batch, ctx);
 
   struct Counts {
@@ -168,8 +207,11 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   counts.bytes = body->size();
 
   upstream::SendOptions options{v2_out, forwarded.total()};
+  upstream::Headers headers = upstream::remoteWriteHeaders(out_protocol);
+  if (!passed.empty()) headers.insert(headers.end(), std::make_move_iterator(passed.begin()),
+                                      std::make_move_iterator(passed.end()));
   client_.send(
-      std::move(body), upstream::remoteWriteHeaders(out_protocol),
+      std::move(body), std::move(headers),
       [this, finish = std::move(finish), withWritten, counts, unchanged, translated, v2_out, kept,
        forwarded](upstream::DeliveryResult r) mutable {
         using Kind = upstream::DeliveryResult::Kind;

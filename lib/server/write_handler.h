@@ -26,6 +26,8 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "codec/limits.h"
 #include "codec/protocol.h"
@@ -33,6 +35,7 @@
 #include "pipeline/decision_cache.h"
 #include "pipeline/family.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/tenants.h"
 #include "rules/rules_manager.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
@@ -49,6 +52,14 @@ struct WriteConfig {
   // request with no pipeline stage (the practical limit of the codec).
   bool codec_only = false;
   codec::WireProtocol upstream_protocol = codec::WireProtocol::kV1;  // --upstream.protocol
+  // --upstream.forward-headers (lower-case, checked by parseForwardHeaders):
+  // copied from the sender's request onto the upstream request carrying its
+  // series; a value with a control character or over the length bound is 400.
+  std::vector<std::string> forward_headers;
+  // --tenant.header (lower-case; empty: one tenant). Selects the tenant whose
+  // state the request runs on (setTenants()) and is always forwarded, with
+  // the default tenant's name when the sender sent none.
+  std::string tenant_header;
 };
 
 class WriteHandler {
@@ -58,6 +69,10 @@ class WriteHandler {
                ProxyMetrics& metrics, const core::Clock& clock);
   void setMergeState(pipeline::merge::MergeState* merge) { merge_ = merge; }
   void setCardinalityState(pipeline::cardinality::CardinalityState* state) { cardinality_ = state; }
+  // With config.tenant_header set: required; the request's tenant replaces the
+  // merge, cardinality, cache and type objects given above. Over
+  // --tenant.max-tenants a new tenant gets 503 with a message.
+  void setTenants(pipeline::Tenants* tenants) { tenants_ = tenants; }
 
   void handle(Request&& req, Responder respond);
 
@@ -74,6 +89,7 @@ class WriteHandler {
   pipeline::TypeTable& types_;
   pipeline::merge::MergeState* merge_ = nullptr;
   pipeline::cardinality::CardinalityState* cardinality_ = nullptr;
+  pipeline::Tenants* tenants_ = nullptr;
   pipeline::DecisionCache& cache_;
   upstream::Client& client_;
   ProxyMetrics& metrics_;

@@ -25,7 +25,7 @@ OrderedSender::OrderedSender(boost::asio::io_context& ioc, Client& client, Confi
                              OrderedSenderMetrics* metrics)
     : client_(client), config_(config), metrics_(metrics), timer_(boost::asio::make_strand(ioc)) {}
 
-void OrderedSender::enqueue(std::shared_ptr<const std::string> body) {
+void OrderedSender::enqueue(std::shared_ptr<const std::string> body, Headers extra) {
   std::lock_guard lock(mu_);
   if (queue_.size() >= config_.max_queued) {
     if (metrics_) metrics_->overflow.Increment();
@@ -33,7 +33,7 @@ void OrderedSender::enqueue(std::shared_ptr<const std::string> body) {
     if (in_flight_ && queue_.size() <= 1) return;
     queue_.erase(in_flight_ ? queue_.begin() + 1 : queue_.begin());
   }
-  queue_.push_back(std::move(body));
+  queue_.push_back({std::move(body), std::move(extra)});
   if (metrics_) metrics_->queued.Set(static_cast<double>(queue_.size()));
   if (!in_flight_) sendNextLocked();
 }
@@ -52,7 +52,9 @@ void OrderedSender::sendNextLocked() {
   if (queue_.empty()) return;
   in_flight_ = true;
   const bool v2 = config_.protocol == codec::WireProtocol::kV2;
-  client_.send(queue_.front(), remoteWriteHeaders(config_.protocol), [this](DeliveryResult r) { onResult(r); },
+  Headers headers = remoteWriteHeaders(config_.protocol);
+  headers.insert(headers.end(), queue_.front().extra.begin(), queue_.front().extra.end());
+  client_.send(queue_.front().body, std::move(headers), [this](DeliveryResult r) { onResult(r); },
                SendOptions{v2, v2 ? 1u : 0u});
 }
 

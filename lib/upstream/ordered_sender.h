@@ -43,7 +43,9 @@ class OrderedSender {
     codec::WireProtocol protocol = codec::WireProtocol::kV1;
   };
   OrderedSender(boost::asio::io_context& ioc, Client& client, Config config, OrderedSenderMetrics* metrics);
-  void enqueue(std::shared_ptr<const std::string> body);
+  // `extra` headers go with this body only (the tenant header of the tenant
+  // whose merged series it holds); one body never mixes tenants.
+  void enqueue(std::shared_ptr<const std::string> body, Headers extra = {});
   size_t queued() const;
   bool idle() const;  // nothing queued and nothing in flight
 
@@ -56,7 +58,11 @@ class OrderedSender {
   OrderedSenderMetrics* metrics_;
   boost::asio::steady_timer timer_;
   mutable std::mutex mu_;
-  std::deque<std::shared_ptr<const std::string>> queue_;
+  struct Item {
+    std::shared_ptr<const std::string> body;
+    Headers extra;
+  };
+  std::deque<Item> queue_;
   bool in_flight_ = false;
 };
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Cost of --tenant.header on the write path: the same load through a fresh Cardinal without it
+# ("off") and with --tenant.header=X-Scope-OrgID and every request naming one tenant ("on"),
+# alternating for ROUNDS rounds, into one cardinal_sink. Prints one line per round: the proxy's
+# CPU seconds during the load (/proc/<pid>/stat), its RSS at the end, and loadgen's summary.
+#   bench/tenants_overhead.sh [BUILD_DIR]      Env: ROUNDS (3), DURATION (10s)
+set -euo pipefail
+B=$(cd "${1:-build}" && pwd)
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+cd "$W"
+"$B/cardinal_sink" --threads=1 --decode=scan --listen=127.0.0.1:0 --port-file=sink.port > sink.log 2>&1 & SINK=$!
+for _ in $(seq 50); do [ -s sink.port ] && break; sleep 0.1; done
+SP=$(cat sink.port)
+cpu() { awk '{print ($14+$15)/100}' "/proc/$1/stat"; }
+start_cardinal() {  # $1 log file, rest: extra flags; sets C and PORT
+  local log=$1; shift
+  rm -rf st && mkdir st
+  "$B/cardinal" --web.listen-address=127.0.0.1:0 --upstream.url="http://127.0.0.1:$SP/api/v1/write" \
+    --storage.path=st "$@" > "$log" 2>&1 & C=$!
+  PORT=
+  for _ in $(seq 100); do
+    PORT=$(grep -o 'listen=127.0.0.1:[0-9]*' "$log" | head -1 | cut -d: -f2) && [ -n "$PORT" ] && break
+    sleep 0.1
+  done
+}
+for r in $(seq 1 "$ROUNDS"); do
+  for mode in off on; do
+    extra=(); hdr=()
+    if [ "$mode" = on ]; then extra=(--tenant.header=X-Scope-OrgID); hdr=(--header "X-Scope-OrgID: team-a"); fi
+    start_cardinal "cardinal-$mode.log" "${extra[@]}"
+    c0=$(cpu "$C")
+    out=$("$B/cardinal_loadgen" --url="http://127.0.0.1:$PORT/api/v1/write" --mix=seed --fresh-ratio=0.2 --seed=1 \
+          --pool=64 --series-per-request=2000 --concurrency=4 --duration="$DURATION" "${hdr[@]}" 2>&1 | tail -1)
+    c1=$(cpu "$C")
+    rss=$(awk '/VmRSS/{print $2}' "/proc/$C/status")
+    kill "$C"; wait "$C" || true
+    echo "round=$r mode=$mode proxy_cpu_s=$(echo "$c1 - $c0" | bc) rss_kb=$rss $out"
+  done
+done
+kill "$SINK"
