@@ -18,6 +18,7 @@
 #include "core/clock.h"
 #include "core/flags.h"
 #include "core/log.h"
+#include "pipeline/assembly.h"
 #include "pipeline/decision_cache.h"
 #include "pipeline/pipeline.h"
 #include "core/file_io.h"
@@ -71,30 +72,16 @@ struct Options {
   size_t max_idle_connections = 64;
   milliseconds retry_after{1000};
   codec::Limits limits;
+  pipeline::AssemblyOptions pipe;  // cache, merge and cardinality flags, dry-run
   std::vector<std::string> rule_files;
-  bool dry_run = false;
   std::string log_level = "info";
   milliseconds shutdown_timeout{15'000};
-  size_t cache_series = 1'000'000;
   milliseconds aggregation_interval{15'000};
   std::string storage_path = "data";
   milliseconds snapshot_interval{60'000};
-  size_t merge_max_inputs = 5'000'000;
-  size_t merge_max_outputs = 1'000'000;
-  milliseconds merge_stale_after{5 * 60'000};
   size_t merge_queue = 1000;
   std::string hmac_key_file;
   bool codec_only = false;
-  bool cardinality_enabled = true;
-  milliseconds cardinality_window{3'600'000};
-  size_t cardinality_sub_windows = 12;
-  size_t cardinality_identifier_limit = 100;
-  size_t cardinality_enum_limit = 2000;
-  size_t cardinality_max_series = 50'000;
-  size_t cardinality_max_families = 20'000;
-  size_t cardinality_max_labels = 32;
-  size_t cardinality_max_memory = size_t{512} << 20;
-  milliseconds cardinality_release_hold{600'000};
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;
@@ -154,28 +141,28 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addBytes("limits.max-label-value-length", &o.limits.max_label_value_bytes, "Maximum bytes in a label value");
   f.addStringList("rules.file", &o.rule_files, "Rule file (YAML); without one, the built-in rules/default.yaml applies");
   f.addString("sanitize.hmac-key-file", &o.hmac_key_file, "Key for hash redaction (32+ bytes, raw or hex); default: generated into --storage.path/hmac.key");
-  f.addBool("dry-run", &o.dry_run, "Decide and report, but forward series unchanged (redaction stays on)");
+  f.addBool("dry-run", &o.pipe.dry_run, "Decide and report, but forward series unchanged (redaction stays on)");
   f.addString("log.level", &o.log_level, "Log level: debug, info, warn, error");
   f.addDuration("shutdown.timeout", &o.shutdown_timeout, "On SIGTERM, time allowed for in-flight requests to finish");
-  f.addCount("cache.max-series", &o.cache_series, "Capacity of the per-series decision cache");
+  f.addCount("cache.max-series", &o.pipe.cache_series, "Capacity of the per-series decision cache");
   f.addDuration("aggregation.interval", &o.aggregation_interval, "How often merged series are emitted to the upstream");
   f.addString("storage.path", &o.storage_path, "Directory for state snapshots (merge state)");
   f.addDuration("snapshot.interval", &o.snapshot_interval, "How often state is snapshotted (also on SIGTERM); bounds what a crash loses");
-  f.addCount("merge.max-inputs", &o.merge_max_inputs, "Input series the merge engine tracks (live and recently retired); new ones beyond are refused and counted");
-  f.addCount("merge.max-outputs", &o.merge_max_outputs, "Merged output series; new ones beyond are refused and counted");
-  f.addDuration("merge.stale-after", &o.merge_stale_after, "An input without samples for this long is retired (its contribution stays)");
+  f.addCount("merge.max-inputs", &o.pipe.merge_max_inputs, "Input series the merge engine tracks (live and recently retired); new ones beyond are refused and counted");
+  f.addCount("merge.max-outputs", &o.pipe.merge_max_outputs, "Merged output series; new ones beyond are refused and counted");
+  f.addDuration("merge.stale-after", &o.pipe.merge_stale_after, "An input without samples for this long is retired (its contribution stays)");
   f.addCount("merge.queue-max-requests", &o.merge_queue, "Merged-series requests queued for the upstream; the oldest is dropped beyond");
   f.addBool("bench.codec-only", &o.codec_only, "Benchmark baseline: decode, validate, re-encode and forward with no pipeline stage (not for production)");
-  f.addBool("cardinality.enabled", &o.cardinality_enabled, "Run the cardinality engine (automatic keep/normalize/drop decisions per family and label)");
-  f.addDuration("cardinality.window", &o.cardinality_window, "Sliding window of the distinct-value and series estimates");
-  f.addCount("cardinality.sub-windows", &o.cardinality_sub_windows, "Sub-windows the window rolls over in (window / sub-windows each)");
-  f.addCount("cardinality.identifier-limit", &o.cardinality_identifier_limit, "Distinct values of an identifier-shaped label (uuid, hex, token, timestamp, email, ip, unique numbers) before it is dropped");
-  f.addCount("cardinality.enum-limit", &o.cardinality_enum_limit, "Distinct values of a word-like label (routes, countries, versions, small numbers) before it is dropped");
-  f.addCount("cardinality.max-series", &o.cardinality_max_series, "Label sets per family before the label with the most distinct values is dropped (repeated while over)");
-  f.addCount("cardinality.max-families", &o.cardinality_max_families, "Metric families tracked; new ones beyond are forwarded untracked and counted");
-  f.addCount("cardinality.max-labels-per-family", &o.cardinality_max_labels, "Label names tracked per family; more are forwarded untracked and counted");
-  f.addBytes("cardinality.max-memory", &o.cardinality_max_memory, "Memory budget of the cardinality state; over it, idle families without decisions are evicted and new ones refused");
-  f.addDuration("cardinality.release-hold", &o.cardinality_release_hold, "A decision is released after its label stayed below half its limit for this long");
+  f.addBool("cardinality.enabled", &o.pipe.cardinality_enabled, "Run the cardinality engine (automatic keep/normalize/drop decisions per family and label)");
+  f.addDuration("cardinality.window", &o.pipe.cardinality_window, "Sliding window of the distinct-value and series estimates");
+  f.addCount("cardinality.sub-windows", &o.pipe.cardinality_sub_windows, "Sub-windows the window rolls over in (window / sub-windows each)");
+  f.addCount("cardinality.identifier-limit", &o.pipe.cardinality_identifier_limit, "Distinct values of an identifier-shaped label (uuid, hex, token, timestamp, email, ip, unique numbers) before it is dropped");
+  f.addCount("cardinality.enum-limit", &o.pipe.cardinality_enum_limit, "Distinct values of a word-like label (routes, countries, versions, small numbers) before it is dropped");
+  f.addCount("cardinality.max-series", &o.pipe.cardinality_max_series, "Label sets per family before the label with the most distinct values is dropped (repeated while over)");
+  f.addCount("cardinality.max-families", &o.pipe.cardinality_max_families, "Metric families tracked; new ones beyond are forwarded untracked and counted");
+  f.addCount("cardinality.max-labels-per-family", &o.pipe.cardinality_max_labels, "Label names tracked per family; more are forwarded untracked and counted");
+  f.addBytes("cardinality.max-memory", &o.pipe.cardinality_max_memory, "Memory budget of the cardinality state; over it, idle families without decisions are evicted and new ones refused");
+  f.addDuration("cardinality.release-hold", &o.pipe.cardinality_release_hold, "A decision is released after its label stayed below half its limit for this long");
   f.addStringList("upstream.forward-headers", &o.forward_headers, "Request header copied from the sender's request onto the upstream request carrying its series (repeatable or a comma list; case-insensitive; hop-by-hop headers and the ones Cardinal sets are refused)");
   f.addString("tenant.header", &o.tenant_header, "Header naming the tenant, e.g. X-Scope-OrgID: cardinality state, decisions and merged series are kept per tenant and the header is forwarded (empty: one tenant)");
   f.addString("tenant.default", &o.tenant_default, "Tenant of requests without --tenant.header (also sent upstream as its value)");
@@ -298,17 +285,25 @@ int run(Options& o) {
   pipeline::NormalizeMetrics normalize_metrics(registry);
   upstream::OrderedSenderMetrics merged_sender_metrics(registry);
 
-  // Merge state: restored from the last snapshot, if any.
   if (auto st = core::ensureDirectory(o.storage_path); !st) {
     core::logError("cannot use --storage.path", {{"error", st.error()}});
     return 2;
   }
+  auto redactor = pipeline::sanitize::Redactor::loadOrCreate(o.hmac_key_file, o.storage_path);
+  if (!redactor) {
+    core::logError("cannot set up hash redaction", {{"error", redactor.error()}});
+    return 2;
+  }
+  pipeline::CardinalityMetrics cardinality_metrics(registry);
+  // Stages, decision cache, type table, merge and cardinality state: built as the
+  // pipeline fuzz target builds them (lib/pipeline/assembly.h).
+  pipeline::Assembly assembly(o.pipe, {&relabel_metrics, &merge_metrics, &*redactor, &sanitize_metrics,
+                                       &normalize_metrics, &cardinality_metrics});
+  auto& merge_state = assembly.merge_state;
+  auto& cardinality_state = assembly.cardinality_state;
+
+  // Merge state: restored from the last snapshot, if any.
   const std::string snapshot_path = o.storage_path + "/merge.snapshot";
-  pipeline::merge::Config mcfg;
-  mcfg.max_inputs = o.merge_max_inputs;
-  mcfg.max_outputs = o.merge_max_outputs;
-  mcfg.stale_after_ms = o.merge_stale_after.count();
-  pipeline::merge::MergeState merge_state(mcfg);
   if (auto data = core::readFile(snapshot_path); data) {
     if (auto st = merge_state.restore(*data); !st) {
       core::logError("merge snapshot not restored; starting empty", {{"path", snapshot_path}, {"error", st.error()}});
@@ -318,21 +313,8 @@ int run(Options& o) {
     }
   }
   // Cardinality state: sketches and decisions, restored so a restart does not let raw ids through.
-  pipeline::CardinalityMetrics cardinality_metrics(registry);
-  pipeline::cardinality::Config ccfg_card;
-  ccfg_card.window.sub_windows = static_cast<uint32_t>(std::clamp<size_t>(o.cardinality_sub_windows, 1, 1024));
-  ccfg_card.window.sub_window_ms = std::max<int64_t>(1000, o.cardinality_window.count() / ccfg_card.window.sub_windows);
-  ccfg_card.identifier_limit = o.cardinality_identifier_limit;
-  ccfg_card.enum_limit = o.cardinality_enum_limit;
-  ccfg_card.max_series = o.cardinality_max_series;
-  ccfg_card.max_families = o.cardinality_max_families;
-  ccfg_card.max_labels_per_family = o.cardinality_max_labels;
-  ccfg_card.max_memory_bytes = o.cardinality_max_memory;
-  ccfg_card.release_hold_ms = o.cardinality_release_hold.count();
-  ccfg_card.dry_run = o.dry_run;
-  pipeline::cardinality::CardinalityState cardinality_state(ccfg_card);
   const std::string cardinality_snapshot_path = o.storage_path + "/cardinality.snapshot";
-  if (o.cardinality_enabled) {
+  if (o.pipe.cardinality_enabled) {
     if (auto data = core::readFile(cardinality_snapshot_path); data) {
       if (auto st = cardinality_state.restore(*data); !st)
         core::logError("cardinality snapshot not restored; starting empty",
@@ -341,8 +323,8 @@ int run(Options& o) {
         core::logInfo("cardinality state restored", {{"families", std::to_string(cardinality_state.familyCount())}});
     }
   }
-  pipeline::DecisionCache cache(o.cache_series);
-  pipeline::TypeTable types;
+  auto& cache = assembly.cache;
+  auto& types = assembly.types;
   // Tenants: the default tenant runs on the objects above (and their snapshot
   // files); the others get their own, snapshotted under storage.path/tenants/.
   std::unique_ptr<pipeline::Tenants> tenants;
@@ -350,12 +332,12 @@ int run(Options& o) {
     pipeline::TenantsConfig tcfg;
     tcfg.default_name = o.tenant_default;
     tcfg.max_tenants = o.tenant_max;
-    tcfg.cardinality_enabled = o.cardinality_enabled;
-    tcfg.cardinality = ccfg_card;
-    tcfg.merge = mcfg;
-    tcfg.cache_series = o.cache_series;
+    tcfg.cardinality_enabled = o.pipe.cardinality_enabled;
+    tcfg.cardinality = pipeline::cardinalityConfig(o.pipe);
+    tcfg.merge = pipeline::mergeConfig(o.pipe);
+    tcfg.cache_series = o.pipe.cache_series;
     pipeline::Tenant def;
-    def.cardinality = o.cardinality_enabled ? &cardinality_state : nullptr;
+    def.cardinality = o.pipe.cardinality_enabled ? &cardinality_state : nullptr;
     def.merge = &merge_state;
     def.cache = &cache;
     def.types = &types;
@@ -371,7 +353,7 @@ int run(Options& o) {
       st = tenants->writeSnapshots(o.storage_path);
     } else {
       st = core::writeFileAtomic(snapshot_path, merge_state.snapshot());
-      if (st && o.cardinality_enabled) st = core::writeFileAtomic(cardinality_snapshot_path, cardinality_state.snapshot());
+      if (st && o.pipe.cardinality_enabled) st = core::writeFileAtomic(cardinality_snapshot_path, cardinality_state.snapshot());
     }
     if (!st) core::logError("snapshot failed", {{"error", st.error()}});
     else core::logDebug("snapshot written", {{"ms", std::to_string(std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count())}});
@@ -400,33 +382,24 @@ int run(Options& o) {
   if (upstream_auth.enabled()) ccfg.authorization = [&upstream_auth] { return upstream_auth.header(); };
   upstream::Client client(ioc, ccfg, &client_metrics);
 
-  auto redactor = pipeline::sanitize::Redactor::loadOrCreate(o.hmac_key_file, o.storage_path);
-  if (!redactor) {
-    core::logError("cannot set up hash redaction", {{"error", redactor.error()}});
-    return 2;
-  }
-  pipeline::PipelineConfig pcfg{&relabel_metrics, &merge_metrics, &*redactor, &sanitize_metrics, &normalize_metrics,
-                                &cardinality_metrics};
-  pipeline::Pipeline pipeline(pipeline::buildStages(pcfg));
-  // The same stages without metrics, for /api/v1/stats/explain (which must count nothing).
-  pipeline::PipelineConfig explain_cfg;
-  explain_cfg.redactor = &*redactor;
-  pipeline::Pipeline explain_pipeline(pipeline::buildStages(explain_cfg));
+  auto& pipeline = assembly.pipeline;
+  auto& explain_pipeline = assembly.explain_pipeline;
+
   server::WriteConfig wcfg;
   wcfg.limits = o.limits;
   wcfg.max_in_flight = o.max_in_flight;
   wcfg.retry_after_hint = std::chrono::ceil<std::chrono::seconds>(o.retry_after);
-  wcfg.dry_run = o.dry_run;
+  wcfg.dry_run = o.pipe.dry_run;
   wcfg.codec_only = o.codec_only;
   wcfg.upstream_protocol = *upstream_protocol;
   wcfg.forward_headers = *forward_headers;
   wcfg.tenant_header = tenant_header;
   server::WriteHandler write(wcfg, pipeline, rules, types, cache, client, metrics, core::SystemClock::instance());
   write.setMergeState(&merge_state);
-  if (o.cardinality_enabled) write.setCardinalityState(&cardinality_state);
+  if (o.pipe.cardinality_enabled) write.setCardinalityState(&cardinality_state);
   if (tenants) write.setTenants(tenants.get());
   server::StatsHandler stats({cardinality_state, explain_pipeline, rules, types, cache, &merge_state,
-                              core::SystemClock::instance(), o.dry_run, tenants.get()});
+                              core::SystemClock::instance(), o.pipe.dry_run, tenants.get()});
   upstream::OrderedSender merged_sender(ioc, client,
                                         {o.merge_queue, std::chrono::milliseconds(1000), *upstream_protocol},
                                         &merged_sender_metrics);
@@ -437,14 +410,13 @@ int run(Options& o) {
     const int64_t now = core::SystemClock::instance().nowMillis();
     std::vector<pipeline::merge::MergeState::Emitted> emitted;
     if (!tenants) {
-      merge_state.emit(now, emitted);
-      for (auto& body : pipeline::merge::encodeEmitted(emitted, 2000, *upstream_protocol)) merged_sender.enqueue(std::move(body));
+      for (auto& body : assembly.emitRequests(now, *upstream_protocol)) merged_sender.enqueue(std::move(body));
       return;
     }
     for (pipeline::Tenant* t : tenants->all()) {
       emitted.clear();
       t->merge->emit(now, emitted);
-      for (auto& body : pipeline::merge::encodeEmitted(emitted, 2000, *upstream_protocol))
+      for (auto& body : pipeline::merge::encodeEmitted(emitted, pipeline::kMergedSeriesPerRequest, *upstream_protocol))
         merged_sender.enqueue(std::move(body), {{tenant_header, t->name}});
     }
   };
@@ -505,7 +477,7 @@ int run(Options& o) {
       schedule_maintain();
     });
   };
-  if (o.cardinality_enabled) schedule_maintain();
+  if (o.pipe.cardinality_enabled) schedule_maintain();
 
   std::atomic<bool> ready{false};
   // SIGHUP and POST /-/reload: rule files and every security file (certificates, keys, CA
@@ -612,7 +584,7 @@ int run(Options& o) {
                  {"rule_files", std::to_string(o.rule_files.size())},
                  {"rules", std::to_string(rules.current().rules->rules.size())},
                  {"stages", std::to_string(pipeline.size())},
-                 {"dry_run", o.dry_run ? "true" : "false"},
+                 {"dry_run", o.pipe.dry_run ? "true" : "false"},
                  {"tls", listener_tls ? (o.tls_client_ca_file.empty() ? "on" : "on, client certificates required") : "off"},
                  {"auth", ingest_auth.enabled() ? std::string(ingest_auth.bearerEnabled() ? "bearer" : "") +
                                                       (ingest_auth.bearerEnabled() && ingest_auth.basicEnabled() ? "+" : "") +

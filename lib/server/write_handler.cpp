@@ -10,6 +10,7 @@
 #include "codec/encode_v2.h"
 #include "codec/snappy_codec.h"
 #include "core/log.h"
+#include "pipeline/assembly.h"
 #include "server/forward_headers.h"
 
 namespace cardinal::server {
@@ -173,11 +174,9 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   // far as the upstream says).
   const codec::WrittenCounts received{batch.samples.size(), batch.histograms.size(), batch.exemplars.size()};
 
-  types->observe(batch);
-  auto snapshot = rules_.current();  // in-flight requests keep the rules they started with
-  pipeline::StageContext ctx{clock_, snapshot.generation, cache, config_.dry_run, snapshot.rules.get(), types,
-                             merge, cardinality};
-  if (!config_.codec_only) pipeline_.run(batch, ctx);
+  // In-flight requests keep the rules they started with (the snapshot).
+  pipeline::WriteState state{*types, *cache, merge, cardinality};
+  pipeline::processBatch(pipeline_, batch, rules_.current(), state, clock_, config_.dry_run, !config_.codec_only);
 
   struct Counts {
     size_t series, samples, histograms, exemplars, metadata, bytes;

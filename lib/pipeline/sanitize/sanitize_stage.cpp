@@ -88,6 +88,12 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
   auto find = [&](const FamilyRules* fr, const LabelView& l) -> std::optional<Finding> {
     const LabelRules lr = labelRules(*rs, l.name);
     if (lr.is_protected) return std::nullopt;
+    // A label whose name is itself sensitive (UTF-8 names allow "10.0.0.7:8080"
+    // or an address as a name) cannot be hashed in place: the label goes, and
+    // the series through the merge engine (found by the pipeline fuzz target).
+    if (det.enabled != 0)
+      if (auto d = sanitize::detect("", l.name, det.enabled))
+        return Finding{RedactMethod::kDropLabel, sanitize::detectorName(*d), &det.mask};
     if (fr) {
       const rules::Rule* hit = nullptr;
       fr->forEach(

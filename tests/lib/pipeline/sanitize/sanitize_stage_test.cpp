@@ -83,6 +83,27 @@ TEST_CASE("detectors hash values in labels, exemplars and metadata; protected la
   CHECK_FALSE(f.batch.series[0].merge);  // tokens are distinct per value: no merge needed
 }
 
+TEST_CASE("a label whose name the detectors flag is dropped and its series merged (fuzz finding)") {
+  // Remote-write allows any UTF-8 label name: an address as a name cannot be
+  // hashed in place. Found by tests/fuzz/pipeline (regression input:
+  // tests/fuzz/pipeline/corpus/regression-label-name-ipv4).
+  Fixture f("rules: []\n");
+  auto back = f.run(testing::makeRequest({makeSeries(
+      {{"10.14.0.14:8443", "us-east"}, {"__name__", "user_login_total"}, {"method", "GET"}, {"ana@example.com", "x"}})}));
+  const auto& ts = back.timeseries(0);
+  CHECK(ts.labels_size() == 2);
+  CHECK(valueOf(ts, "10.14.0.14:8443") == "<absent>");
+  CHECK(valueOf(ts, "ana@example.com") == "<absent>");
+  CHECK(valueOf(ts, "method") == "GET");
+  CHECK(f.batch.series[0].merge);  // series that differed only there now collide
+
+  SUBCASE("with the detectors disabled, names are left alone") {
+    Fixture off("detectors: {disabled: [email, ipv4, ipv6, card, jwt, secret, phone]}\nrules: []\n");
+    auto kept = off.run(testing::makeRequest({makeSeries({{"__name__", "up"}, {"10.14.0.14:8443", "a"}})}));
+    CHECK(valueOf(kept.timeseries(0), "10.14.0.14:8443") == "a");
+  }
+}
+
 TEST_CASE("redact rules: mask merges, drop_series drops, rules win over detectors") {
   Fixture f(R"(
 detectors: {disabled: [email]}
