@@ -274,6 +274,10 @@ int run(Options& o) {
       std::vector<pipeline::merge::MergeState::Emitted> emitted;
       merge_state.emit(core::SystemClock::instance().nowMillis(), emitted);
       for (auto& body : pipeline::merge::encodeEmitted(emitted, 2000, *upstream_protocol)) merged_sender.enqueue(std::move(body));
+      const auto sizes = merge_state.stats();
+      merge_metrics.state_outputs.Set(static_cast<double>(sizes.outputs));
+      merge_metrics.state_inputs.Set(static_cast<double>(sizes.inputs));
+      merge_metrics.state_tombstones.Set(static_cast<double>(sizes.tombstones));
       schedule_emit();
     });
   };
