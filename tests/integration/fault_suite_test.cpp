@@ -517,6 +517,9 @@ TEST_CASE("fault suite: SIGTERM under load: in-flight requests drain, snapshot w
     });
   }
   std::this_thread::sleep_for(Millis(2500));
+  // Merge state size gauges (as of the last emit): one output, fed by the fresh ids.
+  CHECK(cardinal.metric("cardinal_merge_outputs") == 1.0);
+  CHECK(cardinal.metric("cardinal_merge_inputs").value_or(0) > 10);
   const auto term_wall = std::filesystem::file_time_type::clock::now();
   const auto term_at = Clock::now();
   cardinal.process().terminate();
