@@ -427,6 +427,22 @@ int run(Options& o) {
     emit_timer.async_wait([&](boost::system::error_code ec) {
       if (ec) return;
       emitMerged();
+      // Size of the merge state (every tenant's), for the soak's flat-or-not reading.
+      double outputs = 0, inputs = 0, tombstones = 0;
+      auto add = [&](const pipeline::merge::MergeState& m) {
+        const auto sizes = m.stats();
+        outputs += static_cast<double>(sizes.outputs);
+        inputs += static_cast<double>(sizes.inputs);
+        tombstones += static_cast<double>(sizes.tombstones);
+      };
+      if (tenants) {
+        for (pipeline::Tenant* t : tenants->all()) add(*t->merge);
+      } else {
+        add(merge_state);
+      }
+      merge_metrics.state_outputs.Set(outputs);
+      merge_metrics.state_inputs.Set(inputs);
+      merge_metrics.state_tombstones.Set(tombstones);
       schedule_emit();
     });
   };

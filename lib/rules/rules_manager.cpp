@@ -23,7 +23,13 @@ RulesMetrics::RulesMetrics(prometheus::Registry& r)
                        .Name("cardinal_rules_loaded")
                        .Help("Rules in the active rule set.")
                        .Register(r)
-                       .Add({})) {}
+                       .Add({})),
+      reloads(prometheus::BuildCounter()
+                  .Name("cardinal_config_reloads_total")
+                  .Help("Rule-file reloads (start-up, SIGHUP, POST /-/reload, file watcher) by result.")
+                  .Register(r)),
+      reloads_success(reloads.Add({{"result", "success"}})),
+      reloads_failure(reloads.Add({{"result", "failure"}})) {}
 
 RulesManager::RulesManager(std::vector<std::string> files, RulesMetrics* metrics)
     : files_(std::move(files)), metrics_(metrics), current_{std::make_shared<RuleSet>(), 0} {}
@@ -32,7 +38,10 @@ core::Status RulesManager::reload() {
   std::lock_guard serial(reload_mu_);
   auto loaded = files_.empty() ? parseRules(kDefaultRulesYaml, std::string(kDefaultRulesName)) : loadRuleFiles(files_);
   if (!loaded) {
-    if (metrics_) metrics_->last_reload_successful.Set(0);
+    if (metrics_) {
+      metrics_->last_reload_successful.Set(0);
+      metrics_->reloads_failure.Increment();
+    }
     core::logError("rule reload failed; keeping the previous rules", {{"error", loaded.error()}});
     return core::Error{loaded.error()};
   }
@@ -43,6 +52,7 @@ core::Status RulesManager::reload() {
   }
   if (metrics_) {
     metrics_->last_reload_successful.Set(1);
+    metrics_->reloads_success.Increment();
     metrics_->last_reload_success_timestamp.Set(
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
     metrics_->rules_loaded.Set(static_cast<double>(n));

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
@@ -24,6 +26,9 @@ struct RulesMetrics {
   prometheus::Gauge& last_reload_successful;              // cardinal_config_last_reload_successful
   prometheus::Gauge& last_reload_success_timestamp;       // cardinal_config_last_reload_success_timestamp_seconds
   prometheus::Gauge& rules_loaded;                        // cardinal_rules_loaded
+  prometheus::Family<prometheus::Counter>& reloads;       // cardinal_config_reloads_total{result}
+  prometheus::Counter& reloads_success;                   // result="success" (the first load included)
+  prometheus::Counter& reloads_failure;                   // result="failure"
 };
 
 class RulesManager {

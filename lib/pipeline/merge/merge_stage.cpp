@@ -37,7 +37,22 @@ MergeStageMetrics::MergeStageMetrics(prometheus::Registry& r)
       // histogram whose output holds float samples or the other way round, custom buckets whose
       // bounds differ from the output's, an invalid native histogram. The member's name predates
       // native histogram merging.
-      refused(counter(r, "refused")) {}
+      refused(counter(r, "refused")),
+      state_outputs(prometheus::BuildGauge()
+                        .Name("cardinal_merge_outputs")
+                        .Help("Merged output series held by the merge engine (as of the last emit).")
+                        .Register(r)
+                        .Add({})),
+      state_inputs(prometheus::BuildGauge()
+                       .Name("cardinal_merge_inputs")
+                       .Help("Live input series held by the merge engine (as of the last emit).")
+                       .Register(r)
+                       .Add({})),
+      state_tombstones(prometheus::BuildGauge()
+                           .Name("cardinal_merge_tombstones")
+                           .Help("Retired input series the merge engine still remembers (as of the last emit).")
+                           .Register(r)
+                           .Add({})) {}
 
 Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const {
   if (!ctx.merge || !ctx.rules) return Outcome::kUnchanged;

@@ -6,6 +6,7 @@
 // inputs of one output in one request must become one sample, not two.
 
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include "pipeline/stage.h"
@@ -22,6 +23,10 @@ struct MergeStageMetrics {
   prometheus::Counter& over_cap;        // refused at the memory caps (under-count, never double count)
   prometheus::Counter& nan;             // NaN/Inf samples of counters, not values
   prometheus::Counter& refused;  // samples the engine refused (float/histogram mismatch, custom bounds)
+  // State size, set by the owner of the MergeState after each emit (the stage never walks it).
+  prometheus::Gauge& state_outputs;     // cardinal_merge_outputs
+  prometheus::Gauge& state_inputs;      // cardinal_merge_inputs (live)
+  prometheus::Gauge& state_tombstones;  // cardinal_merge_tombstones (retired inputs remembered)
 };
 
 class MergeStage final : public Stage {
