@@ -12,7 +12,8 @@
 #   Env: DURATION (600 s), RATE (requests/s over all connections, 10), SERIES (2000 per
 #        request), FRESH_RATIO (0.2: share of fresh ids per request), CONCURRENCY (4),
 #        INTERVAL (10 s), AGGREGATION (15s, --aggregation.interval), SNAPSHOT (1m),
-#        OUT (CSV path; default soak-<date>.csv in the temp dir, printed), KEEP_WORK=1
+#        OUT (CSV path; default soak-<date>.csv in the temp dir, printed), KEEP_WORK=1,
+#        CARDINAL_FLAGS (more flags for Cardinal, e.g. "--merge.max-inputs=300000")
 # Half of max load: measure the max with bench/compare.sh (median requests_per_s of the
 # cardinal rows) and pass RATE at half of it.
 set -euo pipefail
@@ -33,22 +34,9 @@ done
 for tool in curl python3 timeout awk; do command -v $tool >/dev/null || die "missing $tool"; done
 [[ "$DURATION" =~ ^[1-9][0-9]*$ && "$INTERVAL" =~ ^[1-9][0-9]*$ ]] || die "DURATION and INTERVAL are whole seconds"
 
-work=$(mktemp -d /tmp/cardinal-soak.XXXXXX)
+source "$(dirname "$0")/lib.sh"
+bench_init soak
 OUT=${OUT:-$work/soak-$(date -u +%Y%m%dT%H%M%SZ).csv}
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 metric_sum() {  # sum of a metric over its label sets, from a /metrics page (empty text: 0)
   awk -v m="$2" '{n=$1; sub(/\{.*/, "", n)} n == m {s += $NF} END {printf "%.0f", s}' <<<"$1"
@@ -65,7 +53,7 @@ port=$(free_port)
 BASE="http://127.0.0.1:$port"
 "$B/cardinal" --web.listen-address="127.0.0.1:$port" --upstream.url="$SINK_BASE/api/v1/write" \
   --storage.path="$work/data" --aggregation.interval="$AGGREGATION" --snapshot.interval="$SNAPSHOT" \
-  --log.level=warn > "$work/cardinal.log" 2>&1 &
+  --log.level=warn ${CARDINAL_FLAGS:-} > "$work/cardinal.log" 2>&1 &
 CARDINAL=$!; pids+=("$CARDINAL")
 for _ in $(seq 200); do curl -sf --max-time 1 "$BASE/-/ready" >/dev/null && break; sleep 0.05; done
 curl -sf --max-time 1 "$BASE/-/ready" >/dev/null || { cat "$work/cardinal.log" >&2; die "cardinal did not become ready"; }
