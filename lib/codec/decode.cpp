@@ -194,36 +194,7 @@ core::Status parseSeries(size_t idx, std::string_view msg, const Limits& limits,
     }
   }
 
-  auto labels = b.labelsOf(s);
-  // One comparison per neighbour pair tells sorted (<) and duplicate (==);
-  // only an unsorted series is sorted and checked again.
-  bool sorted = true, has_name = false;
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (i > 0) {
-      const int c = labels[i - 1].name.compare(labels[i].name);
-      if (c == 0) return fail(at(idx) + "duplicate label name " + quoted(labels[i].name));
-      if (c > 0) sorted = false;
-    }
-    if (labels[i].name == core::kMetricNameLabel) has_name = !labels[i].value.empty();
-  }
-  if (!sorted) {
-    std::sort(labels.begin(), labels.end(), [](const LabelView& a, const LabelView& c) { return a.name < c.name; });
-    s.changed = true;  // forward the sorted form
-    for (size_t i = 1; i < labels.size(); ++i)
-      if (labels[i].name == labels[i - 1].name)
-        return fail(at(idx) + "duplicate label name " + quoted(labels[i].name));
-  }
-  if (!has_name) return fail(at(idx) + "no __name__ label (or an empty one)");
-  auto samples = b.samplesOf(s);
-  for (size_t i = 1; i < samples.size(); ++i)
-    if (samples[i].timestamp < samples[i - 1].timestamp)
-      return fail(at(idx) + "samples out of timestamp order at sample " + std::to_string(i));
-  auto hs = b.histogramsOf(s);
-  for (size_t i = 1; i < hs.size(); ++i)
-    if (hs[i].timestamp < hs[i - 1].timestamp)
-      return fail(at(idx) + "histograms out of timestamp order at histogram " + std::to_string(i));
-  s.hash = core::hashLabels(labels);
-  s.input_hash = s.hash;
+  if (auto st = detail::checkSeries(idx, s, b); !st) return st;
   b.series.push_back(s);
   return core::Status::Ok();
 }

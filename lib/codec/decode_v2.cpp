@@ -220,26 +220,8 @@ core::Status parseSeries(size_t idx, std::string_view msg, const Limits& limits,
     if (auto st = detail::checkLabelLimits(idx, l, limits); !st) return st;
     b.labels.push_back(l);
   }
+  if (auto st = detail::checkSeries(idx, s, b); !st) return st;
   auto labels = b.labelsOf(s);
-  if (!core::labelsSorted(labels)) {
-    std::sort(labels.begin(), labels.end(), [](const LabelView& a, const LabelView& c) { return a.name < c.name; });
-    s.changed = true;  // forward the sorted form
-  }
-  bool has_name = false;
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (i > 0 && labels[i].name == labels[i - 1].name)
-      return fail(at(idx) + "duplicate label name " + quoted(labels[i].name));
-    if (labels[i].name == core::kMetricNameLabel) has_name = !labels[i].value.empty();
-  }
-  if (!has_name) return fail(at(idx) + "no __name__ label (or an empty one)");
-  auto samples = b.samplesOf(s);
-  for (size_t i = 1; i < samples.size(); ++i)
-    if (samples[i].timestamp < samples[i - 1].timestamp)
-      return fail(at(idx) + "samples out of timestamp order at sample " + num(i));
-  auto hs = b.histogramsOf(s);
-  for (size_t i = 1; i < hs.size(); ++i)
-    if (hs[i].timestamp < hs[i - 1].timestamp)
-      return fail(at(idx) + "histograms out of timestamp order at histogram " + num(i));
 
   uint32_t meta_index = V2Parts::kNoMetadata;
   if (meta.present) {
@@ -256,8 +238,6 @@ core::Status parseSeries(size_t idx, std::string_view msg, const Limits& limits,
     if (m.type != MetricType::kUnknown) m.family = metadataFamily(core::metricName(labels), m.type);
     if (m.type != MetricType::kUnknown || !m.help.empty() || !m.unit.empty()) meta_index = addMetadata(b, sc, m);
   }
-  s.hash = core::hashLabels(labels);
-  s.input_hash = s.hash;
   b.series.push_back(s);
   b.v2.series_metadata.push_back(meta_index);
   return core::Status::Ok();
