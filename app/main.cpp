@@ -145,6 +145,7 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addString("log.level", &o.log_level, "Log level: debug, info, warn, error");
   f.addDuration("shutdown.timeout", &o.shutdown_timeout, "On SIGTERM, time allowed for in-flight requests to finish");
   f.addCount("cache.max-series", &o.pipe.cache_series, "Capacity of the per-series decision cache");
+  f.addBytes("cache.plan-memory", &o.pipe.cache_plan_bytes, "Memory for remembered label-set plans (what sanitize, normalize and relabel did to a series, replayed when it repeats); 0 turns them off");
   f.addDuration("aggregation.interval", &o.aggregation_interval, "How often merged series are emitted to the upstream");
   f.addString("storage.path", &o.storage_path, "Directory for state snapshots (merge state)");
   f.addDuration("snapshot.interval", &o.snapshot_interval, "How often state is snapshotted (also on SIGTERM); bounds what a crash loses");
@@ -336,6 +337,7 @@ int run(Options& o) {
     tcfg.cardinality = pipeline::cardinalityConfig(o.pipe);
     tcfg.merge = pipeline::mergeConfig(o.pipe);
     tcfg.cache_series = o.pipe.cache_series;
+    tcfg.cache_plan_bytes = o.pipe.cache_plan_bytes;
     pipeline::Tenant def;
     def.cardinality = o.pipe.cardinality_enabled ? &cardinality_state : nullptr;
     def.merge = &merge_state;

@@ -20,14 +20,20 @@ void SeriesBatch::clear() {
   protocol = WireProtocol::kV1;
   v2.clear();
   arena_used_ = 0;
+  pins_.clear();
 }
 
 void SeriesBatch::setLabels(Series& s, std::span<const LabelView> new_labels) {
+  setLabels(s, new_labels, core::hashLabels(new_labels));
+}
+
+void SeriesBatch::setLabels(Series& s, std::span<const LabelView> new_labels, uint64_t hash) {
   assert(core::labelsSorted(new_labels) && "setLabels needs sorted labels");
+  assert(hash == core::hashLabels(new_labels));
   s.label_begin = static_cast<uint32_t>(labels.size());
   s.label_count = static_cast<uint32_t>(new_labels.size());
   labels.insert(labels.end(), new_labels.begin(), new_labels.end());
-  s.hash = core::hashLabels(labelsOf(s));
+  s.hash = hash;
   s.changed = true;
 }
 

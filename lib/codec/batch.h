@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -97,6 +98,9 @@ struct Series {
   // labels are rewritten, so it goes through the merge engine under its
   // current labels instead of being forwarded.
   bool merge = false;
+  // The label stages' result was replayed from a cached plan
+  // (pipeline/plan_cache.h): those stages skip the series.
+  bool planned = false;
 };
 
 // Remote-write 2.0 parts of a batch (decode_v2.h), empty for a 1.0 request.
@@ -150,6 +154,12 @@ class SeriesBatch {
   // marked changed and its hash recomputed). `new_labels` must be sorted and
   // unique; views must point into the request buffer or into intern().
   void setLabels(Series& s, std::span<const LabelView> new_labels);
+  // The same with the new set's hash (core::hashLabels) already known.
+  void setLabels(Series& s, std::span<const LabelView> new_labels, uint64_t hash);
+
+  // Keeps `owner` alive until clear(): for label views into storage the batch
+  // does not own (a cached plan another thread may evict meanwhile).
+  void pin(std::shared_ptr<const void> owner) { pins_.push_back(std::move(owner)); }
 
   // Copies a string into storage owned by the batch, stable until clear().
   std::string_view intern(std::string_view s);
@@ -162,6 +172,7 @@ class SeriesBatch {
 
  private:
   std::deque<std::string> arena_;
+  std::vector<std::shared_ptr<const void>> pins_;
   size_t arena_used_ = 0;
 };
 

@@ -51,7 +51,7 @@ Assembly::Assembly(const AssemblyOptions& options, const PipelineConfig& stages)
     : options_(options),
       pipeline(buildStages(stages)),
       explain_pipeline(buildStages(explainConfig(stages))),
-      cache(options.cache_series),
+      cache(options.cache_series, options.cache_plan_bytes),
       merge_state(mergeConfig(options)),
       cardinality_state(cardinalityConfig(options)) {}
 

@@ -31,6 +31,7 @@ namespace cardinal::pipeline {
 struct AssemblyOptions {
   bool dry_run = false;
   size_t cache_series = 1'000'000;
+  size_t cache_plan_bytes = DecisionCache::kDefaultPlanBytes;
   // Merge engine.
   size_t merge_max_inputs = 5'000'000;
   size_t merge_max_outputs = 1'000'000;

@@ -6,7 +6,8 @@
 
 namespace cardinal::pipeline {
 
-DecisionCache::DecisionCache(size_t capacity) : per_shard_(capacity / kShards > 0 ? capacity / kShards : 1) {
+DecisionCache::DecisionCache(size_t capacity, size_t plan_bytes)
+    : plans(plan_bytes), per_shard_(capacity / kShards > 0 ? capacity / kShards : 1) {
   // A small start: with --tenant.header every tenant has its own cache, and
   // reserving the whole capacity for each would cost memory tenants never use.
   for (auto& s : shards_) s.order.reserve(std::min<size_t>(per_shard_, 4096));

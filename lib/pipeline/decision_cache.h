@@ -4,7 +4,8 @@
 // sample. Keyed by the label-set hash and the rule-set generation, so a
 // reload invalidates every entry without a sweep. Bounded: each shard evicts
 // its oldest entries (insertion order) when full. Thread-safe; sharded to keep
-// I/O threads off each other's locks.
+// I/O threads off each other's locks. Holds the whole-label-set plans too
+// (plan_cache.h): same scope (one per tenant), same invalidation by generation.
 
 #include <array>
 #include <cstdint>
@@ -12,6 +13,8 @@
 #include <optional>
 #include <unordered_map>
 #include <vector>
+
+#include "pipeline/plan_cache.h"
 
 namespace cardinal::pipeline {
 
@@ -27,12 +30,15 @@ struct Decision {
 class DecisionCache {
  public:
   static constexpr size_t kShards = 16;
-  explicit DecisionCache(size_t capacity);
+  static constexpr size_t kDefaultPlanBytes = size_t{128} << 20;
+  explicit DecisionCache(size_t capacity, size_t plan_bytes = kDefaultPlanBytes);
 
   std::optional<Decision> find(uint64_t series_hash, uint64_t generation, uint32_t stage) const;
   void put(uint64_t series_hash, uint64_t generation, uint32_t stage, const Decision& d);
   size_t size() const;
   uint64_t evictions() const;
+
+  PlanCache plans;
 
  private:
   struct Shard {

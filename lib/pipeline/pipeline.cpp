@@ -1,5 +1,11 @@
 #include "pipeline/pipeline.h"
 
+#include <algorithm>
+
+#include "core/hash.h"
+#include "pipeline/decision_cache.h"
+#include "pipeline/family.h"
+
 #include "pipeline/cardinality/cardinality_stage.h"
 #include "pipeline/merge/merge_stage.h"
 #include "pipeline/normalize/normalize_stage.h"
@@ -24,10 +30,115 @@ std::vector<std::unique_ptr<Stage>> buildStages(const PipelineConfig& config) {
   return stages;
 }
 
+Pipeline::Pipeline(std::vector<std::unique_ptr<Stage>> stages) : stages_(std::move(stages)) {
+  while (label_stages_ < stages_.size() && stages_[label_stages_]->labelStage()) ++label_stages_;
+}
+
+namespace {
+
+// Per-thread scratch of the plan pass, reused across requests (no allocation
+// per request once warm, unless plans are recorded).
+struct PlanScratch {
+  struct Miss {
+    uint32_t series;
+    uint32_t label_begin;  // the label set as received (still in the label pool
+    uint32_t label_count;  // after a stage gave the series a new one)
+    uint64_t key;
+  };
+  std::vector<Miss> misses;
+  std::vector<SeriesCount> counts;
+  std::vector<core::LabelView> labels;
+  std::vector<prometheus::Counter*> plan_counts;
+  std::vector<std::pair<prometheus::Counter*, uint64_t>> replay;  // increments summed per counter
+};
+thread_local PlanScratch t_plan;
+
+void addReplay(std::vector<std::pair<prometheus::Counter*, uint64_t>>& replay, prometheus::Counter* c) {
+  for (auto& [counter, n] : replay)
+    if (counter == c) {
+      ++n;
+      return;
+    }
+  replay.emplace_back(c, 1);
+}
+
+}  // namespace
+
+bool Pipeline::runLabelStagesPlanned(codec::SeriesBatch& batch, StageContext& ctx) const {
+  PlanScratch& t = t_plan;
+  t.misses.clear();
+  t.counts.clear();
+  t.replay.clear();
+  PlanCache& plans = ctx.cache->plans;
+  // Family resolution (rule masks, types) is part of every label stage's
+  // answer: plans are keyed on the rule-set generation and the type table's version.
+  const uint64_t generation = core::hashCombine(ctx.ruleset_generation, ctx.types->version());
+  bool any = false;
+  for (size_t i = 0; i < batch.series.size(); ++i) {
+    codec::Series& s = batch.series[i];
+    if (s.dropped) continue;
+    const uint64_t key = core::hashCombine(s.hash, generation);
+    auto plan = plans.find(key);
+    const auto labels = batch.labelsOf(s);
+    if (!plan || !plan->madeFrom(labels, SeriesPlan::labelWire(s.raw, labels))) {
+      t.misses.push_back({static_cast<uint32_t>(i), s.label_begin, s.label_count, key});
+      continue;
+    }
+    s.planned = true;
+    for (prometheus::Counter* c : plan->counts()) addReplay(t.replay, c);
+    if (plan->merge()) s.merge = true;
+    switch (plan->kind()) {
+      case SeriesPlan::Kind::kUnchanged: break;
+      case SeriesPlan::Kind::kDropped:
+        s.dropped = true;
+        any = true;
+        break;
+      case SeriesPlan::Kind::kRewritten:
+        t.labels.clear();
+        plan->outLabels(t.labels);
+        batch.setLabels(s, t.labels, plan->outHash());
+        batch.pin(std::move(plan));
+        any = true;
+        break;
+    }
+  }
+  for (auto& [counter, n] : t.replay) counter->Increment(static_cast<double>(n));
+
+  // The stages run even when every series had a plan: metadata and exemplars
+  // are not part of a plan (sanitize redacts them every time).
+  ctx.series_counts = t.misses.empty() ? nullptr : &t.counts;
+  for (size_t i = 0; i < label_stages_; ++i)
+    if (stages_[i]->process(batch, ctx) != Outcome::kUnchanged) any = true;
+  ctx.series_counts = nullptr;
+
+  // Record what the stages did to each label set that had no plan.
+  std::sort(t.counts.begin(), t.counts.end(),
+            [](const SeriesCount& a, const SeriesCount& b) { return a.series < b.series; });
+  size_t ci = 0;
+  for (const auto& m : t.misses) {
+    const codec::Series& s = batch.series[m.series];
+    t.plan_counts.clear();
+    while (ci < t.counts.size() && t.counts[ci].series < m.series) ++ci;
+    while (ci < t.counts.size() && t.counts[ci].series == m.series) t.plan_counts.push_back(t.counts[ci++].counter);
+    SeriesPlan::Kind kind = SeriesPlan::Kind::kUnchanged;
+    if (s.dropped) kind = SeriesPlan::Kind::kDropped;
+    else if (s.label_begin != m.label_begin || s.label_count != m.label_count) kind = SeriesPlan::Kind::kRewritten;
+    std::span<const core::LabelView> received(batch.labels.data() + m.label_begin, m.label_count);
+    plans.put(m.key, std::make_shared<const SeriesPlan>(received, SeriesPlan::labelWire(s.raw, received), kind,
+                                                        batch.labelsOf(s), s.hash, s.merge, t.plan_counts));
+  }
+  return any;
+}
+
 Outcome Pipeline::run(codec::SeriesBatch& batch, StageContext& ctx) const {
   Outcome overall = Outcome::kUnchanged;
-  for (const auto& stage : stages_) {
-    if (stage->process(batch, ctx) != Outcome::kUnchanged) overall = Outcome::kModified;
+  size_t first = 0;
+  if (label_stages_ > 0 && ctx.cache && ctx.rules && ctx.types && !ctx.dry_run && !ctx.explain) {
+    if (runLabelStagesPlanned(batch, ctx)) overall = Outcome::kModified;
+    first = label_stages_;
+  }
+  for (size_t i = first; i < stages_.size(); ++i) {
+    if (stages_[i]->process(batch, ctx) != Outcome::kUnchanged) overall = Outcome::kModified;
   }
   if (overall != Outcome::kUnchanged && !batch.series.empty() && batch.liveSeries() == 0 && batch.metadata.empty())
     return Outcome::kDropped;

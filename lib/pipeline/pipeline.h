@@ -35,8 +35,11 @@ std::vector<std::unique_ptr<Stage>> buildStages(const PipelineConfig& config);
 
 class Pipeline {
  public:
-  explicit Pipeline(std::vector<std::unique_ptr<Stage>> stages) : stages_(std::move(stages)) {}
+  explicit Pipeline(std::vector<std::unique_ptr<Stage>> stages);
   // kDropped if every series ended up dropped, kModified if any changed.
+  // With a decision cache (and neither dry-run nor explain), the leading
+  // label stages are replayed per series from cached plans (plan_cache.h)
+  // and run only on label sets without one, whose plans are then recorded.
   Outcome run(codec::SeriesBatch& batch, StageContext& ctx) const;
   size_t size() const { return stages_.size(); }
   // Runs the stages one by one, calling `after_stage` after each (for
@@ -45,7 +48,11 @@ class Pipeline {
                const std::function<void(std::string_view, Outcome)>& after_stage) const;
 
  private:
+  // Runs stages_[0, label_stages_) with plans; true if any series changed.
+  bool runLabelStagesPlanned(codec::SeriesBatch& batch, StageContext& ctx) const;
+
   std::vector<std::unique_ptr<Stage>> stages_;
+  size_t label_stages_ = 0;  // the leading stages whose labelStage() is true
 };
 
 }  // namespace cardinal::pipeline

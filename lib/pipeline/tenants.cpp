@@ -41,7 +41,7 @@ std::unique_ptr<Tenant> Tenants::make(std::string_view name) const {
   }
   t->own_merge = std::make_unique<merge::MergeState>(cfg_.merge);
   t->merge = t->own_merge.get();
-  t->own_cache = std::make_unique<DecisionCache>(cfg_.cache_series);
+  t->own_cache = std::make_unique<DecisionCache>(cfg_.cache_series, cfg_.cache_plan_bytes);
   t->cache = t->own_cache.get();
   t->own_types = std::make_unique<TypeTable>();
   t->types = t->own_types.get();

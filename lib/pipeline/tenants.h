@@ -48,6 +48,7 @@ struct TenantsConfig {
   cardinality::Config cardinality;
   merge::Config merge;
   size_t cache_series = 1'000'000;
+  size_t cache_plan_bytes = DecisionCache::kDefaultPlanBytes;
 };
 
 // A tenant id as Mimir accepts it: 1..150 bytes of [A-Za-z0-9!-_.*'()], not

@@ -92,8 +92,9 @@ Outcome NormalizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) co
   // the key includes the type table's version, as family resolution does.
   const uint64_t generation = core::hashCombine(ctx.ruleset_generation, ctx.types->version());
   const size_t n_rules = rs->rules.size();
-  for (auto& s : batch.series) {
-    if (s.dropped) continue;
+  for (size_t si = 0; si < batch.series.size(); ++si) {
+    codec::Series& s = batch.series[si];
+    if (s.dropped || s.planned) continue;
     if (ctx.cache && ctx.cache->find(s.hash, generation, kCacheStage)) continue;
     auto labels = batch.labelsOf(s);
     families.resolve(labels);
@@ -114,7 +115,7 @@ Outcome NormalizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) co
               l.value = batch.intern(out);
               changed = true;
               if (metrics_) {
-                if (auto* c = metrics_->by_normalizer[static_cast<size_t>(r.normalizer)]) c->Increment();
+                if (auto* c = metrics_->by_normalizer[static_cast<size_t>(r.normalizer)]) countSeries(ctx, si, *c);
               }
               return true;
             },

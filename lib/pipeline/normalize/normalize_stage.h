@@ -31,6 +31,7 @@ class NormalizeStage final : public Stage {
   static constexpr uint32_t kCacheStage = 5;  // decision cache: series no normalize rule changes
   std::string_view name() const override { return "normalize"; }
   Outcome process(codec::SeriesBatch& batch, StageContext& ctx) const override;
+  bool labelStage() const override { return true; }
 
  private:
   NormalizeMetrics* metrics_;

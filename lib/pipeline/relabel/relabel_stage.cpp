@@ -77,7 +77,7 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
 
   for (size_t si = 0; si < batch.series.size(); ++si) {
     codec::Series& s = batch.series[si];
-    if (s.dropped) continue;
+    if (s.dropped || s.planned) continue;
     // A `drop` decision: applied, or only counted under --dry-run.
     auto dropSeries = [&] {
       if (ctx.dry_run) {
@@ -86,7 +86,7 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
       }
       s.dropped = true;
       any = true;
-      if (metrics_) metrics_->dropped_series.Increment();
+      if (metrics_) countSeries(ctx, si, metrics_->dropped_series);
     };
     if (ctx.cache) {
       if (auto d = ctx.cache->find(s.hash, generation, kSeriesCacheStage)) {
@@ -182,7 +182,7 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
     batch.setLabels(s, scratch);
     s.merge = true;
     any = true;
-    if (metrics_) metrics_->rewritten_series.Increment();
+    if (metrics_) countSeries(ctx, si, metrics_->rewritten_series);
   }
   return any ? Outcome::kModified : Outcome::kUnchanged;
 }

@@ -30,6 +30,7 @@ class RelabelStage final : public Stage {
   explicit RelabelStage(RelabelMetrics* metrics) : metrics_(metrics) {}
   std::string_view name() const override { return "relabel"; }
   Outcome process(codec::SeriesBatch& batch, StageContext& ctx) const override;
+  bool labelStage() const override { return true; }
 
  private:
   RelabelMetrics* metrics_;

@@ -1,5 +1,6 @@
 #include "pipeline/sanitize/sanitize_stage.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -80,9 +81,11 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
     return batch.intern(token);
   };
 
-  auto count = [&](std::string_view source, RedactMethod m) {
-    if (metrics_)
-      metrics_->counter(source, m).Increment();
+  // A redaction in metadata (no series), or in series `si`'s labels.
+  auto count = [&](std::string_view source, RedactMethod m, size_t si = SIZE_MAX) {
+    if (!metrics_) return;
+    if (si == SIZE_MAX) metrics_->counter(source, m).Increment();
+    else countSeries(ctx, si, metrics_->counter(source, m));
   };
   // Which finding applies to one label value (rules first, then detectors).
   auto find = [&](const FamilyRules* fr, const LabelView& l) -> std::optional<Finding> {
@@ -129,7 +132,8 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
   }
 
   FamilyMemo families(ctx);
-  for (auto& s : batch.series) {
+  for (size_t si = 0; si < batch.series.size(); ++si) {
+    codec::Series& s = batch.series[si];
     if (s.dropped) continue;
     // Exemplar labels: detectors only, hash or mask (never dropped silently).
     if (det.exemplars && det.enabled != 0) {
@@ -149,6 +153,7 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
         }
       }
     }
+    if (s.planned) continue;  // its labels' redactions were replayed from its plan
     if (ctx.cache) {
       if (auto c = ctx.cache->find(s.hash, ctx.ruleset_generation, kCacheStage); c && c->action == kClean) continue;
     }
@@ -166,7 +171,7 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
         scratch.push_back(l);
         continue;
       }
-      count(f->source, f->method);
+      count(f->source, f->method, si);
       changed = true;
       switch (f->method) {
         case RedactMethod::kHash:

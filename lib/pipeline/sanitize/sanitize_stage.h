@@ -50,6 +50,7 @@ class SanitizeStage final : public Stage {
   SanitizeStage(const sanitize::Redactor* redactor, SanitizeMetrics* metrics) : redactor_(redactor), metrics_(metrics) {}
   std::string_view name() const override { return "sanitize"; }
   Outcome process(codec::SeriesBatch& batch, StageContext& ctx) const override;
+  bool labelStage() const override { return true; }
 
  private:
   const sanitize::Redactor* redactor_;

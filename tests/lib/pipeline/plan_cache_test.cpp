@@ -1,0 +1,232 @@
+// Whole-label-set plans (pipeline/plan_cache.h): a replayed plan must give
+// exactly what the label stages give, count the same, never apply to another
+// label set, and leave metadata and exemplars to the stages.
+#include "pipeline/plan_cache.h"
+
+#include <doctest/doctest.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "codec/decode.h"
+#include "core/hash.h"
+#include "pipeline/decision_cache.h"
+#include "pipeline/family.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/normalize/normalize_stage.h"
+#include "pipeline/relabel/relabel_stage.h"
+#include "pipeline/sanitize/redactor.h"
+#include "pipeline/sanitize/sanitize_stage.h"
+#include "rules/rules_manager.h"
+#include "support/builders.h"
+
+using namespace cardinal;
+using core::LabelView;
+using pipeline::PlanCache;
+using pipeline::SeriesPlan;
+
+TEST_CASE("plan cache: a plan applies only to the label set it was made from") {
+  std::vector<LabelView> a{{"__name__", "up"}, {"job", "api"}};
+  std::vector<LabelView> out{{"__name__", "up"}};
+  SeriesPlan plan(a, {}, SeriesPlan::Kind::kRewritten, out, core::hashLabels(out), true, {});
+  CHECK(plan.madeFrom(a, {}));
+  CHECK_FALSE(plan.madeFrom(std::vector<LabelView>{{"__name__", "up"}, {"job", "apx"}}, {}));  // same lengths
+  CHECK_FALSE(plan.madeFrom(std::vector<LabelView>{{"__name__", "up"}, {"jo", "bapi"}}, {}));  // same bytes, other split
+  CHECK_FALSE(plan.madeFrom(std::vector<LabelView>{{"__name__", "up"}}, {}));                   // a prefix
+  CHECK_FALSE(plan.madeFrom(std::vector<LabelView>{{"__name__", "up"}, {"job", "api"}, {"x", "1"}}, {}));
+  std::vector<LabelView> got;
+  plan.outLabels(got);
+  CHECK(got == out);
+  CHECK(plan.merge());
+  CHECK(plan.outHash() == core::hashLabels(out));
+}
+
+TEST_CASE("plan cache: a decoded 1.0 series is matched on its label bytes") {
+  const std::string raw = testing::serialize(testing::makeRequest(
+      {testing::makeSeries({{"__name__", "up"}, {"job", "api"}}, {{1000, 1.0}}),
+       testing::makeSeries({{"__name__", "up"}, {"job", "apx"}}, {{1000, 1.0}}),
+       testing::makeSeries({{"__name__", "up"}, {"job", "api"}}, {{2000, 5.0}})}));
+  codec::SeriesBatch b;
+  REQUIRE(codec::decodeWriteRequest(raw, {}, b).ok());
+  auto wire = [&](size_t i) { return SeriesPlan::labelWire(b.series[i].raw, b.labelsOf(b.series[i])); };
+  REQUIRE_FALSE(wire(0).empty());
+  CHECK(wire(0).size() < b.series[0].raw.size());  // the labels, not the sample
+  CHECK(wire(0) == wire(2));                        // other samples, same label bytes
+  SeriesPlan plan(b.labelsOf(b.series[0]), wire(0), SeriesPlan::Kind::kUnchanged, {}, 0, false, {});
+  CHECK(plan.madeFrom(b.labelsOf(b.series[2]), wire(2)));
+  CHECK_FALSE(plan.madeFrom(b.labelsOf(b.series[1]), wire(1)));
+  CHECK_FALSE(plan.madeFrom(b.labelsOf(b.series[0]), {}));  // the same labels without their bytes: a miss
+  // Labels that do not point into the series' bytes (2.0 symbols, rewritten labels) have none.
+  std::vector<LabelView> elsewhere{{"__name__", "up"}, {"job", "api"}};
+  CHECK(SeriesPlan::labelWire(b.series[0].raw, elsewhere).empty());
+}
+
+TEST_CASE("plan cache: bounded by bytes, oldest plans evicted first") {
+  std::vector<LabelView> labels{{"__name__", "requests_total"}, {"instance", "10.0.0.1:9100"}};
+  const size_t one = SeriesPlan(labels, {}, SeriesPlan::Kind::kUnchanged, {}, 0, false, {}).bytes();
+  PlanCache cache(PlanCache::kShards * one * 4);  // room for 4 plans per shard
+  for (uint64_t k = 0; k < 1000; ++k)
+    cache.put(k << 32 | k, std::make_shared<const SeriesPlan>(labels, std::string_view{}, SeriesPlan::Kind::kUnchanged,
+                                                              std::span<const LabelView>{}, 0, false,
+                                                              std::span<prometheus::Counter* const>{}));
+  CHECK(cache.size() <= PlanCache::kShards * 4);
+  CHECK(cache.bytes() <= cache.maxBytes());
+  CHECK(cache.evictions() == 1000 - cache.size());
+  CHECK(cache.find(999ull << 32 | 999) != nullptr);  // the newest stays
+  CHECK(cache.find(0) == nullptr);                    // the oldest went
+  PlanCache off(0);                                   // a zero budget caches nothing
+  off.put(1, std::make_shared<const SeriesPlan>(labels, std::string_view{}, SeriesPlan::Kind::kUnchanged, std::span<const LabelView>{}, 0,
+                                                false, std::span<prometheus::Counter* const>{}));
+  CHECK(off.size() == 0);
+}
+
+namespace {
+
+// Every counter of the registry, by name and labels.
+std::map<std::string, double> counters(prometheus::Registry& r) {
+  std::map<std::string, double> out;
+  for (const auto& family : r.Collect()) {
+    if (family.type != prometheus::MetricType::Counter) continue;
+    for (const auto& m : family.metric) {
+      std::string key = family.name;
+      for (const auto& l : m.label) key += "," + l.name + "=" + l.value;
+      out[key] = m.counter.value;
+    }
+  }
+  return out;
+}
+
+struct Result {
+  std::vector<std::vector<std::pair<std::string, std::string>>> labels;  // per series, empty when dropped
+  std::vector<bool> merge, planned;
+  std::vector<std::string> help;
+};
+
+Result resultOf(const codec::SeriesBatch& b) {
+  Result r;
+  for (const auto& s : b.series) {
+    std::vector<std::pair<std::string, std::string>> ls;
+    if (!s.dropped)
+      for (const auto& l : b.labelsOf(s)) ls.emplace_back(std::string(l.name), std::string(l.value));
+    r.labels.push_back(ls);
+    r.merge.push_back(s.merge);
+    r.planned.push_back(s.planned);
+  }
+  for (const auto& m : b.metadata) r.help.emplace_back(m.help);
+  return r;
+}
+
+// The label stages as the proxy builds them, with their own decision cache
+// (and plan budget), type table and /metrics counters.
+struct Proxy {
+  prometheus::Registry registry;
+  pipeline::RelabelMetrics relabel{registry};
+  pipeline::SanitizeMetrics sanitize{registry};
+  pipeline::NormalizeMetrics normalize{registry};
+  pipeline::sanitize::Redactor redactor{std::vector<uint8_t>(32, 7)};
+  rules::RulesManager rules{{}, nullptr};  // the built-in default rules
+  pipeline::DecisionCache cache;
+  pipeline::TypeTable types;
+  std::unique_ptr<pipeline::Pipeline> stages;
+  core::ManualClock clock;
+  explicit Proxy(size_t plan_bytes = pipeline::DecisionCache::kDefaultPlanBytes) : cache(10'000, plan_bytes) {
+    REQUIRE(rules.reload().ok());
+    std::vector<std::unique_ptr<pipeline::Stage>> v;
+    v.push_back(std::make_unique<pipeline::NormalizeStage>(&normalize));
+    v.push_back(std::make_unique<pipeline::SanitizeStage>(&redactor, &sanitize));
+    v.push_back(std::make_unique<pipeline::RelabelStage>(&relabel));
+    stages = std::make_unique<pipeline::Pipeline>(std::move(v));
+  }
+  Result run(const std::string& raw) {
+    codec::SeriesBatch batch;
+    REQUIRE(codec::decodeWriteRequest(raw, {}, batch).ok());
+    types.observe(batch);
+    auto snapshot = rules.current();
+    pipeline::StageContext ctx{clock, snapshot.generation, &cache, false, snapshot.rules.get(), &types};
+    stages->run(batch, ctx);
+    return resultOf(batch);
+  }
+};
+
+std::string seedRequest() {
+  auto req = testing::makeRequest({
+      testing::makeSeries({{"__name__", "checkout_seconds"}, {"user_id", "u-81623"}, {"region", "eu"}}),
+      testing::makeSeries({{"__name__", "http_requests_total"}, {"path", "/users/81623/orders/77"}}),
+      testing::makeSeries({{"__name__", "logins_total"}, {"email", "joao@example.com"}}),
+      testing::makeSeries({{"__name__", "db_calls_total"}, {"query", "SELECT * FROM t WHERE id = 42"}}),
+      testing::makeSeries({{"__name__", "up"}, {"job", "api"}}),
+  });
+  auto* md = req.add_metadata();
+  md->set_type(prometheus::MetricMetadata::COUNTER);
+  md->set_metric_family_name("logins_total");
+  md->set_help("logins, e.g. by joao@example.com");
+  return testing::serialize(req);
+}
+
+}  // namespace
+
+TEST_CASE("plan cache: a replayed plan gives what the label stages give and counts the same") {
+  const std::string raw = seedRequest();
+  Proxy with_plans, without(0);  // a zero budget: never a plan, the stages run every time
+
+  auto first = with_plans.run(raw);
+  auto counted_once = counters(with_plans.registry);
+  CHECK(with_plans.cache.plans.size() == 5);
+  auto second = with_plans.run(raw);  // every series from its plan
+  for (bool p : second.planned) CHECK(p);
+  for (bool p : first.planned) CHECK_FALSE(p);
+  CHECK(second.labels == first.labels);
+  CHECK(second.merge == first.merge);
+
+  without.run(raw);
+  auto reference = without.run(raw);
+  CHECK(reference.labels == second.labels);
+  CHECK(reference.merge == second.merge);
+  for (bool p : reference.planned) CHECK_FALSE(p);
+
+  // The stages changed what they should (so the comparison above means something).
+  REQUIRE(second.labels.size() == 5);
+  REQUIRE(second.labels[0].size() == 2);  // user_id dropped
+  CHECK(second.labels[0][1].first == "region");
+  REQUIRE(second.labels[1].size() == 2);
+  CHECK(second.labels[1][1].second == "/users/{id}/orders/{id}");
+  REQUIRE(second.labels[2].size() == 2);
+  CHECK(pipeline::sanitize::Redactor::isToken(second.labels[2][1].second));
+  CHECK(second.labels[4].size() == 2);
+  // Metadata is not part of a plan: redacted on the second request too.
+  REQUIRE(second.help.size() == 1);
+  CHECK(second.help[0].find("joao@example.com") == std::string::npos);
+
+  // Counters: twice what one request counted, with plans as without.
+  auto counted_twice = counters(with_plans.registry);
+  CHECK(counters(without.registry) == counted_twice);
+  size_t nonzero = 0;
+  for (const auto& [name, v] : counted_once) {
+    CHECK_MESSAGE(counted_twice[name] == 2 * v, name);
+    nonzero += v > 0;
+  }
+  CHECK(nonzero >= 3);  // normalizer, redaction, drop_label at least
+}
+
+TEST_CASE("plan cache: a plan cached under a series' key but made from another label set is not applied") {
+  Proxy p;
+  const std::string raw = testing::serialize(testing::makeRequest(
+      {testing::makeSeries({{"__name__", "logins_total"}, {"email", "joao@example.com"}})}));
+  codec::SeriesBatch batch;
+  REQUIRE(codec::decodeWriteRequest(raw, {}, batch).ok());
+  // The key the pipeline computes for this series; a plan made from other labels
+  // that would pass the e-mail through unchanged sits there (a 64-bit collision).
+  const uint64_t generation = core::hashCombine(p.rules.current().generation, p.types.version());
+  std::vector<LabelView> other{{"__name__", "logins_total"}, {"email", "nobody"}};
+  p.cache.plans.put(core::hashCombine(batch.series[0].hash, generation),
+                              std::make_shared<const SeriesPlan>(other, std::string_view{}, SeriesPlan::Kind::kUnchanged,
+                                                                 std::span<const LabelView>{}, 0, false,
+                                                                 std::span<prometheus::Counter* const>{}));
+  auto r = p.run(raw);
+  REQUIRE(r.labels.size() == 1);
+  CHECK_FALSE(r.planned[0]);
+  REQUIRE(r.labels[0].size() == 2);
+  CHECK(pipeline::sanitize::Redactor::isToken(r.labels[0][1].second));
+}
