@@ -20,7 +20,6 @@ void SeriesBatch::clear() {
   protocol = WireProtocol::kV1;
   v2.clear();
   arena_used_ = 0;
-  pins_.clear();
 }
 
 void SeriesBatch::setLabels(Series& s, std::span<const LabelView> new_labels) {

@@ -15,7 +15,6 @@
 
 #include <cstdint>
 #include <deque>
-#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -157,10 +156,6 @@ class SeriesBatch {
   // The same with the new set's hash (core::hashLabels) already known.
   void setLabels(Series& s, std::span<const LabelView> new_labels, uint64_t hash);
 
-  // Keeps `owner` alive until clear(): for label views into storage the batch
-  // does not own (a cached plan another thread may evict meanwhile).
-  void pin(std::shared_ptr<const void> owner) { pins_.push_back(std::move(owner)); }
-
   // Copies a string into storage owned by the batch, stable until clear().
   std::string_view intern(std::string_view s);
 
@@ -172,7 +167,6 @@ class SeriesBatch {
 
  private:
   std::deque<std::string> arena_;
-  std::vector<std::shared_ptr<const void>> pins_;
   size_t arena_used_ = 0;
 };
 

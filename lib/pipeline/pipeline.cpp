@@ -78,29 +78,31 @@ bool Pipeline::runLabelStagesPlanned(codec::SeriesBatch& batch, StageContext& ct
     codec::Series& s = batch.series[i];
     if (s.dropped) continue;
     const uint64_t key = core::hashCombine(s.hash, generation);
-    auto plan = plans.find(key);
     const auto labels = batch.labelsOf(s);
-    if (!plan || !plan->madeFrom(labels, SeriesPlan::labelWire(s.raw, labels))) {
-      t.misses.push_back({static_cast<uint32_t>(i), s.label_begin, s.label_count, key});
-      continue;
-    }
-    s.planned = true;
-    for (prometheus::Counter* c : plan->counts()) addReplay(t.replay, c);
-    if (plan->merge()) s.merge = true;
-    switch (plan->kind()) {
-      case SeriesPlan::Kind::kUnchanged: break;
-      case SeriesPlan::Kind::kDropped:
-        s.dropped = true;
-        any = true;
-        break;
-      case SeriesPlan::Kind::kRewritten:
-        t.labels.clear();
-        plan->outLabels(t.labels);
-        batch.setLabels(s, t.labels, plan->outHash());
-        batch.pin(std::move(plan));
-        any = true;
-        break;
-    }
+    const std::string_view wire = SeriesPlan::labelWire(s.raw, labels);
+    // Applied under the plan cache's shard lock: the new labels are copied
+    // into the batch, so nothing points into the plan once this returns.
+    const bool planned = plans.visit(key, [&](const SeriesPlan& plan) {
+      if (!plan.madeFrom(labels, wire)) return false;
+      for (prometheus::Counter* c : plan.counts()) addReplay(t.replay, c);
+      if (plan.merge()) s.merge = true;
+      switch (plan.kind()) {
+        case SeriesPlan::Kind::kUnchanged: break;
+        case SeriesPlan::Kind::kDropped:
+          s.dropped = true;
+          any = true;
+          break;
+        case SeriesPlan::Kind::kRewritten:
+          t.labels.clear();
+          SeriesPlan::unpackLabels(batch.intern(plan.packedOut()), t.labels);
+          batch.setLabels(s, t.labels, plan.outHash());
+          any = true;
+          break;
+      }
+      return true;
+    });
+    if (planned) s.planned = true;
+    else t.misses.push_back({static_cast<uint32_t>(i), s.label_begin, s.label_count, key});
   }
   for (auto& [counter, n] : t.replay) counter->Increment(static_cast<double>(n));
 
@@ -124,8 +126,8 @@ bool Pipeline::runLabelStagesPlanned(codec::SeriesBatch& batch, StageContext& ct
     if (s.dropped) kind = SeriesPlan::Kind::kDropped;
     else if (s.label_begin != m.label_begin || s.label_count != m.label_count) kind = SeriesPlan::Kind::kRewritten;
     std::span<const core::LabelView> received(batch.labels.data() + m.label_begin, m.label_count);
-    plans.put(m.key, std::make_shared<const SeriesPlan>(received, SeriesPlan::labelWire(s.raw, received), kind,
-                                                        batch.labelsOf(s), s.hash, s.merge, t.plan_counts));
+    plans.put(m.key, SeriesPlan::make(received, SeriesPlan::labelWire(s.raw, received), kind, batch.labelsOf(s),
+                                      s.hash, s.merge, t.plan_counts));
   }
   return any;
 }

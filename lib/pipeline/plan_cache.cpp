@@ -1,44 +1,64 @@
 #include "pipeline/plan_cache.h"
 
-#include <cstring>
+#include <new>
 
 namespace cardinal::pipeline {
 namespace {
 
-void put32(std::string& out, size_t v) {
-  const auto x = static_cast<uint32_t>(v);
-  char b[4];
-  std::memcpy(b, &x, 4);
-  out.append(b, 4);
-}
 uint32_t get32(const char* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
   return v;
 }
 
-
-void pack(std::span<const core::LabelView> labels, std::string& out) {
+size_t packedSize(std::span<const core::LabelView> labels) {
   size_t n = 0;
   for (const auto& l : labels) n += 8 + l.name.size() + l.value.size();
-  out.reserve(n);
+  return n;
+}
+
+char* pack(std::span<const core::LabelView> labels, char* p) {
   for (const auto& l : labels) {
-    put32(out, l.name.size());
-    put32(out, l.value.size());
-    out.append(l.name);
-    out.append(l.value);
+    const auto nn = static_cast<uint32_t>(l.name.size()), vn = static_cast<uint32_t>(l.value.size());
+    std::memcpy(p, &nn, 4);
+    std::memcpy(p + 4, &vn, 4);
+    std::memcpy(p + 8, l.name.data(), nn);
+    std::memcpy(p + 8 + nn, l.value.data(), vn);
+    p += 8 + nn + vn;
   }
+  return p;
 }
 
 }  // namespace
 
-SeriesPlan::SeriesPlan(std::span<const core::LabelView> in, std::string_view in_wire, Kind kind,
-                       std::span<const core::LabelView> out, uint64_t out_hash, bool merge,
-                       std::span<prometheus::Counter* const> counts)
-    : counts_(counts.begin(), counts.end()), out_hash_(out_hash), kind_(kind), merge_(merge), wire_(!in_wire.empty()) {
-  if (wire_) in_.assign(in_wire);
-  else pack(in, in_);
-  if (kind == Kind::kRewritten) pack(out, out_);
+void SeriesPlan::Free::operator()(SeriesPlan* p) const {
+  p->~SeriesPlan();
+  ::operator delete(p);
+}
+
+SeriesPlan::Ptr SeriesPlan::make(std::span<const core::LabelView> in, std::string_view in_wire, Kind kind,
+                                 std::span<const core::LabelView> out, uint64_t out_hash, bool merge,
+                                 std::span<prometheus::Counter* const> counts) {
+  const bool wire = !in_wire.empty();
+  const size_t in_size = wire ? in_wire.size() : packedSize(in);
+  const size_t out_size = kind == Kind::kRewritten ? packedSize(out) : 0;
+  const size_t counts_size = counts.size() * sizeof(prometheus::Counter*);
+  void* mem = ::operator new(sizeof(SeriesPlan) + counts_size + in_size + out_size);
+  Ptr p(new (mem) SeriesPlan());
+  p->out_hash_ = out_hash;
+  p->in_size_ = static_cast<uint32_t>(in_size);
+  p->out_size_ = static_cast<uint32_t>(out_size);
+  p->n_counts_ = static_cast<uint32_t>(counts.size());
+  p->kind_ = kind;
+  p->merge_ = merge;
+  p->wire_ = wire;
+  char* d = p->data();
+  if (counts_size) std::memcpy(d, counts.data(), counts_size);
+  d += counts_size;
+  if (wire) std::memcpy(d, in_wire.data(), in_size);
+  else pack(in, d);
+  if (out_size) pack(out, d + in_size);
+  return p;
 }
 
 std::string_view SeriesPlan::labelWire(std::string_view raw, std::span<const core::LabelView> labels) {
@@ -49,9 +69,9 @@ std::string_view SeriesPlan::labelWire(std::string_view raw, std::span<const cor
 }
 
 bool SeriesPlan::madeFrom(std::span<const core::LabelView> labels, std::string_view wire) const {
-  if (wire_) return wire.size() == in_.size() && std::memcmp(wire.data(), in_.data(), in_.size()) == 0;
-  const char* p = in_.data();
-  const char* end = p + in_.size();
+  const char* p = data() + counts_bytes();
+  if (wire_) return wire.size() == in_size_ && std::memcmp(wire.data(), p, in_size_) == 0;
+  const char* end = p + in_size_;
   for (const auto& l : labels) {
     if (end - p < 8) return false;
     const uint32_t nn = get32(p), vn = get32(p + 4);
@@ -63,9 +83,9 @@ bool SeriesPlan::madeFrom(std::span<const core::LabelView> labels, std::string_v
   return p == end;
 }
 
-void SeriesPlan::outLabels(std::vector<core::LabelView>& out) const {
-  const char* p = out_.data();
-  const char* end = p + out_.size();
+void SeriesPlan::unpackLabels(std::string_view packed, std::vector<core::LabelView>& out) {
+  const char* p = packed.data();
+  const char* end = p + packed.size();
   while (p < end) {
     const uint32_t nn = get32(p), vn = get32(p + 4);
     p += 8;
@@ -74,41 +94,83 @@ void SeriesPlan::outLabels(std::vector<core::LabelView>& out) const {
   }
 }
 
-size_t SeriesPlan::bytes() const {
-  // The object, its two buffers and counter list, the shared_ptr control
-  // block and the map node and ring slot that hold it.
-  return sizeof(SeriesPlan) + in_.capacity() + out_.capacity() + counts_.capacity() * sizeof(void*) + 96;
+// --- shards: open addressing over (key, plan) -------------------------------
+
+const SeriesPlan* PlanCache::Shard::find(uint64_t key) const {
+  if (used == 0) return nullptr;
+  const size_t mask = slots.size() - 1;
+  for (size_t i = key & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots[i];
+    if (!s.plan) return nullptr;
+    if (s.key == key) return s.plan;
+  }
+}
+
+PlanCache::Slot* PlanCache::Shard::slotFor(uint64_t key) {
+  const size_t mask = slots.size() - 1;
+  for (size_t i = key & mask;; i = (i + 1) & mask)
+    if (!slots[i].plan || slots[i].key == key) return &slots[i];
+}
+
+void PlanCache::Shard::erase(Slot* slot) {
+  const size_t mask = slots.size() - 1;
+  size_t hole = static_cast<size_t>(slot - slots.data());
+  SeriesPlan::Free{}(slot->plan);
+  slot->plan = nullptr;
+  --used;
+  // Backward shift: pull later members of the probe run into the hole unless
+  // that would move them before their home slot.
+  for (size_t j = (hole + 1) & mask; slots[j].plan; j = (j + 1) & mask) {
+    const size_t home = slots[j].key & mask;
+    const bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
+    if (!movable) continue;
+    slots[hole] = slots[j];
+    slots[j].plan = nullptr;
+    hole = j;
+  }
+}
+
+void PlanCache::Shard::grow() {
+  std::vector<Slot> old(slots.empty() ? 64 : slots.size() * 2);
+  old.swap(slots);
+  for (const Slot& s : old)
+    if (s.plan) *slotFor(s.key) = s;
 }
 
 PlanCache::PlanCache(size_t max_bytes) : per_shard_bytes_(max_bytes / kShards) {}
 
-std::shared_ptr<const SeriesPlan> PlanCache::find(uint64_t key) const {
-  const Shard& s = shardFor(key);
-  std::lock_guard lock(s.mu);
-  auto it = s.map.find(key);
-  return it == s.map.end() ? nullptr : it->second;
+PlanCache::~PlanCache() {
+  for (auto& s : shards_)
+    for (auto& slot : s.slots)
+      if (slot.plan) SeriesPlan::Free{}(slot.plan);
 }
 
-void PlanCache::put(uint64_t key, std::shared_ptr<const SeriesPlan> plan) {
-  const size_t size = plan->bytes();
+void PlanCache::put(uint64_t key, SeriesPlan::Ptr plan) {
+  const size_t size = plan->bytes() + sizeof(Slot) * 2 + sizeof(uint64_t);  // with its slot and ring entry
   if (size > per_shard_bytes_) return;  // a zero budget (or a huge label set): nothing is cached
   Shard& s = shardFor(key);
   std::lock_guard lock(s.mu);
-  auto [it, inserted] = s.map.try_emplace(key, plan);
-  if (!inserted) {  // the same key made again (two threads, or a collision): the newer plan wins
-    s.bytes -= it->second->bytes();
-    it->second = std::move(plan);
+  if ((s.used + 1) * 4 > s.slots.size() * 3) s.grow();
+  Slot* slot = s.slotFor(key);
+  if (slot->plan) {  // the same key made again (two threads, or a collision): the newer plan wins
+    s.bytes -= slot->plan->bytes() + sizeof(Slot) * 2 + sizeof(uint64_t);
+    SeriesPlan::Free{}(slot->plan);
+    slot->plan = plan.release();
     s.bytes += size;
     return;
   }
+  slot->key = key;
+  slot->plan = plan.release();
+  ++s.used;
   s.order.push_back(key);
   s.bytes += size;
   while (s.bytes > per_shard_bytes_ && !s.order.empty()) {
-    auto old = s.map.find(s.order.front());
+    const uint64_t old = s.order.front();
     s.order.pop_front();
-    if (old == s.map.end()) continue;
-    s.bytes -= old->second->bytes();
-    s.map.erase(old);
+    Slot* victim = s.slotFor(old);
+    if (!victim->plan) continue;
+    s.bytes -= victim->plan->bytes() + sizeof(Slot) * 2 + sizeof(uint64_t);
+    s.erase(victim);
     ++s.evictions;
   }
 }
@@ -117,7 +179,7 @@ size_t PlanCache::size() const {
   size_t n = 0;
   for (const auto& s : shards_) {
     std::lock_guard lock(s.mu);
-    n += s.map.size();
+    n += s.used;
   }
   return n;
 }

@@ -30,17 +30,17 @@ using pipeline::SeriesPlan;
 TEST_CASE("plan cache: a plan applies only to the label set it was made from") {
   std::vector<LabelView> a{{"__name__", "up"}, {"job", "api"}};
   std::vector<LabelView> out{{"__name__", "up"}};
-  SeriesPlan plan(a, {}, SeriesPlan::Kind::kRewritten, out, core::hashLabels(out), true, {});
-  CHECK(plan.madeFrom(a, {}));
-  CHECK_FALSE(plan.madeFrom(std::vector<LabelView>{{"__name__", "up"}, {"job", "apx"}}, {}));  // same lengths
-  CHECK_FALSE(plan.madeFrom(std::vector<LabelView>{{"__name__", "up"}, {"jo", "bapi"}}, {}));  // same bytes, other split
-  CHECK_FALSE(plan.madeFrom(std::vector<LabelView>{{"__name__", "up"}}, {}));                   // a prefix
-  CHECK_FALSE(plan.madeFrom(std::vector<LabelView>{{"__name__", "up"}, {"job", "api"}, {"x", "1"}}, {}));
+  auto plan = SeriesPlan::make(a, {}, SeriesPlan::Kind::kRewritten, out, core::hashLabels(out), true, {});
+  CHECK(plan->madeFrom(a, {}));
+  CHECK_FALSE(plan->madeFrom(std::vector<LabelView>{{"__name__", "up"}, {"job", "apx"}}, {}));  // same lengths
+  CHECK_FALSE(plan->madeFrom(std::vector<LabelView>{{"__name__", "up"}, {"jo", "bapi"}}, {}));  // same bytes, other split
+  CHECK_FALSE(plan->madeFrom(std::vector<LabelView>{{"__name__", "up"}}, {}));                   // a prefix
+  CHECK_FALSE(plan->madeFrom(std::vector<LabelView>{{"__name__", "up"}, {"job", "api"}, {"x", "1"}}, {}));
   std::vector<LabelView> got;
-  plan.outLabels(got);
+  SeriesPlan::unpackLabels(plan->packedOut(), got);
   CHECK(got == out);
-  CHECK(plan.merge());
-  CHECK(plan.outHash() == core::hashLabels(out));
+  CHECK(plan->merge());
+  CHECK(plan->outHash() == core::hashLabels(out));
 }
 
 TEST_CASE("plan cache: a decoded 1.0 series is matched on its label bytes") {
@@ -54,10 +54,10 @@ TEST_CASE("plan cache: a decoded 1.0 series is matched on its label bytes") {
   REQUIRE_FALSE(wire(0).empty());
   CHECK(wire(0).size() < b.series[0].raw.size());  // the labels, not the sample
   CHECK(wire(0) == wire(2));                        // other samples, same label bytes
-  SeriesPlan plan(b.labelsOf(b.series[0]), wire(0), SeriesPlan::Kind::kUnchanged, {}, 0, false, {});
-  CHECK(plan.madeFrom(b.labelsOf(b.series[2]), wire(2)));
-  CHECK_FALSE(plan.madeFrom(b.labelsOf(b.series[1]), wire(1)));
-  CHECK_FALSE(plan.madeFrom(b.labelsOf(b.series[0]), {}));  // the same labels without their bytes: a miss
+  auto plan = SeriesPlan::make(b.labelsOf(b.series[0]), wire(0), SeriesPlan::Kind::kUnchanged, {}, 0, false, {});
+  CHECK(plan->madeFrom(b.labelsOf(b.series[2]), wire(2)));
+  CHECK_FALSE(plan->madeFrom(b.labelsOf(b.series[1]), wire(1)));
+  CHECK_FALSE(plan->madeFrom(b.labelsOf(b.series[0]), {}));  // the same labels without their bytes: a miss
   // Labels that do not point into the series' bytes (2.0 symbols, rewritten labels) have none.
   std::vector<LabelView> elsewhere{{"__name__", "up"}, {"job", "api"}};
   CHECK(SeriesPlan::labelWire(b.series[0].raw, elsewhere).empty());
@@ -65,19 +65,19 @@ TEST_CASE("plan cache: a decoded 1.0 series is matched on its label bytes") {
 
 TEST_CASE("plan cache: bounded by bytes, oldest plans evicted first") {
   std::vector<LabelView> labels{{"__name__", "requests_total"}, {"instance", "10.0.0.1:9100"}};
-  const size_t one = SeriesPlan(labels, {}, SeriesPlan::Kind::kUnchanged, {}, 0, false, {}).bytes();
+  const size_t one = SeriesPlan::make(labels, {}, SeriesPlan::Kind::kUnchanged, {}, 0, false, {})->bytes() + 40;
   PlanCache cache(PlanCache::kShards * one * 4);  // room for 4 plans per shard
   for (uint64_t k = 0; k < 1000; ++k)
-    cache.put(k << 32 | k, std::make_shared<const SeriesPlan>(labels, std::string_view{}, SeriesPlan::Kind::kUnchanged,
+    cache.put(k * 0x9e3779b97f4a7c15ULL, SeriesPlan::make(labels, std::string_view{}, SeriesPlan::Kind::kUnchanged,
                                                               std::span<const LabelView>{}, 0, false,
                                                               std::span<prometheus::Counter* const>{}));
   CHECK(cache.size() <= PlanCache::kShards * 4);
   CHECK(cache.bytes() <= cache.maxBytes());
   CHECK(cache.evictions() == 1000 - cache.size());
-  CHECK(cache.find(999ull << 32 | 999) != nullptr);  // the newest stays
-  CHECK(cache.find(0) == nullptr);                    // the oldest went
+  CHECK(cache.visit(999 * 0x9e3779b97f4a7c15ULL, [](const SeriesPlan&) { return true; }));  // the newest stays
+  CHECK_FALSE(cache.visit(0, [](const SeriesPlan&) { return true; }));  // the oldest went
   PlanCache off(0);                                   // a zero budget caches nothing
-  off.put(1, std::make_shared<const SeriesPlan>(labels, std::string_view{}, SeriesPlan::Kind::kUnchanged, std::span<const LabelView>{}, 0,
+  off.put(1, SeriesPlan::make(labels, std::string_view{}, SeriesPlan::Kind::kUnchanged, std::span<const LabelView>{}, 0,
                                                 false, std::span<prometheus::Counter* const>{}));
   CHECK(off.size() == 0);
 }
@@ -221,7 +221,7 @@ TEST_CASE("plan cache: a plan cached under a series' key but made from another l
   const uint64_t generation = core::hashCombine(p.rules.current().generation, p.types.version());
   std::vector<LabelView> other{{"__name__", "logins_total"}, {"email", "nobody"}};
   p.cache.plans.put(core::hashCombine(batch.series[0].hash, generation),
-                              std::make_shared<const SeriesPlan>(other, std::string_view{}, SeriesPlan::Kind::kUnchanged,
+                              SeriesPlan::make(other, std::string_view{}, SeriesPlan::Kind::kUnchanged,
                                                                  std::span<const LabelView>{}, 0, false,
                                                                  std::span<prometheus::Counter* const>{}));
   auto r = p.run(raw);
