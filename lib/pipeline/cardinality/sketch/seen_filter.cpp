@@ -13,10 +13,12 @@ constexpr uint32_t kMaxHashes = 32;
 constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
 
 struct Probe {
-  uint64_t h1, h2;
+  uint64_t block, h2, h3;
 };
 
-Probe probeOf(uint64_t hash) { return {core::mix64(hash), core::mix64(hash ^ kGolden) | 1}; }
+Probe probeOf(uint64_t hash) {
+  return {core::mix64(hash), core::mix64(hash ^ kGolden), core::mix64(hash ^ ~kGolden) | 1};
+}
 
 // Lemire's multiply-shift reduction of a 64-bit value to [0, n).
 size_t fastRange(uint64_t x, size_t n) {
@@ -31,18 +33,21 @@ SeenFilter::SeenFilter(size_t bits, double target_fp_rate) : words_(std::max<siz
   k_ = std::clamp<uint32_t>(static_cast<uint32_t>(std::lround(-std::log2(p))), 1, kMaxHashes);
   const double m = static_cast<double>(words_ * 64);
   capacity_ = std::max<uint64_t>(1, static_cast<uint64_t>(m * ln2 * ln2 / -std::log(p)));
-  for (auto& f : filters_) f = std::make_unique<Word[]>(words_);  // value-initialized: zero
+  block_words_ = std::bit_floor(std::min<size_t>(8, words_));
+  blocks_ = words_ / block_words_;
+  for (auto& f : filters_) f = std::make_unique<Block[]>((words_ + 7) / 8);  // value-initialized: zero
 }
 
-bool SeenFilter::testAndSetIn(Word* words, uint64_t hash) const {
+bool SeenFilter::testAndSetIn(Block* f, uint64_t hash) const {
   const Probe pr = probeOf(hash);
-  const size_t m = words_ * 64;
+  const size_t base = fastRange(pr.block, blocks_) * block_words_;
+  const unsigned shift = 64 - static_cast<unsigned>(std::countr_zero(block_words_ * 64));  // top log2(bits) bits
   bool all = true;
-  uint64_t g = pr.h1;
-  for (uint32_t i = 0; i < k_; ++i, g += pr.h2) {
-    const size_t pos = fastRange(g, m);
+  uint64_t g = pr.h2;
+  for (uint32_t i = 0; i < k_; ++i, g += pr.h3) {
+    const size_t pos = static_cast<size_t>(g >> shift);
     const uint64_t mask = uint64_t{1} << (pos & 63);
-    Word& w = words[pos >> 6];
+    Word& w = word(f, base + (pos >> 6));
     // Read first: a set bit costs no cache-line write, which matters when threads share words.
     if ((w.load(std::memory_order_relaxed) & mask) == 0) {
       all = false;
@@ -52,13 +57,14 @@ bool SeenFilter::testAndSetIn(Word* words, uint64_t hash) const {
   return all;
 }
 
-bool SeenFilter::testIn(const Word* words, uint64_t hash) const {
+bool SeenFilter::testIn(const Block* f, uint64_t hash) const {
   const Probe pr = probeOf(hash);
-  const size_t m = words_ * 64;
-  uint64_t g = pr.h1;
-  for (uint32_t i = 0; i < k_; ++i, g += pr.h2) {
-    const size_t pos = fastRange(g, m);
-    if ((words[pos >> 6].load(std::memory_order_relaxed) & (uint64_t{1} << (pos & 63))) == 0) return false;
+  const size_t base = fastRange(pr.block, blocks_) * block_words_;
+  const unsigned shift = 64 - static_cast<unsigned>(std::countr_zero(block_words_ * 64));
+  uint64_t g = pr.h2;
+  for (uint32_t i = 0; i < k_; ++i, g += pr.h3) {
+    const size_t pos = static_cast<size_t>(g >> shift);
+    if ((word(f, base + (pos >> 6)).load(std::memory_order_relaxed) & (uint64_t{1} << (pos & 63))) == 0) return false;
   }
   return true;
 }
@@ -87,8 +93,8 @@ bool SeenFilter::seenInPrevious(uint64_t hash) const {
 
 void SeenFilter::rotateLocked() {
   const uint64_t gen = generation_.load(std::memory_order_relaxed);
-  Word* next = filters_[(gen + 1) & 1].get();
-  for (size_t i = 0; i < words_; ++i) next[i].store(0, std::memory_order_relaxed);
+  Block* next = filters_[(gen + 1) & 1].get();
+  for (size_t i = 0; i < words_; ++i) word(next, i).store(0, std::memory_order_relaxed);
   inserted_.store(0, std::memory_order_relaxed);
   generation_.store(gen + 1, std::memory_order_release);
 }
@@ -98,13 +104,13 @@ void SeenFilter::rotate() {
   rotateLocked();
 }
 
-size_t SeenFilter::memoryBytes() const { return sizeof(*this) + 2 * words_ * sizeof(Word); }
+size_t SeenFilter::memoryBytes() const { return sizeof(*this) + 2 * ((words_ + 7) / 8) * sizeof(Block); }
 
 double SeenFilter::fillRatio() const {
-  const Word* words = filters_[generation_.load(std::memory_order_acquire) & 1].get();
+  const Block* f = filters_[generation_.load(std::memory_order_acquire) & 1].get();
   uint64_t set = 0;
   for (size_t i = 0; i < words_; ++i)
-    set += static_cast<uint64_t>(std::popcount(words[i].load(std::memory_order_relaxed)));
+    set += static_cast<uint64_t>(std::popcount(word(f, i).load(std::memory_order_relaxed)));
   return static_cast<double>(set) / static_cast<double>(words_ * 64);
 }
 

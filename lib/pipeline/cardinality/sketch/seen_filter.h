@@ -3,9 +3,14 @@
 // bounded new-series check shared by all workers.
 //
 // Two Bloom filters of `bits` bits each (atomic 64-bit words); the current
-// one answers and is set, the other holds the previous period. k bit
-// positions come from the one 64-bit hash by double hashing:
-//   h1 = mix64(hash), h2 = mix64(hash ^ golden) | 1, position_i = fastrange(h1 + i * h2, m).
+// one answers and is set, the other holds the previous period. Blocked: all k
+// bits of a hash lie in one 512-bit block (one cache line), so a query costs
+// one cache miss instead of k (with k spread over megabytes, the misses were
+// the proxy's third-hottest symbol under perf). From the one 64-bit hash:
+//   block = fastrange(mix64(hash), blocks), bit_i = top 9 bits of (h2 + i * h3)
+//   with h2 = mix64(hash ^ golden), h3 = mix64(hash ^ ~golden) | 1.
+// Blocking costs a little false-positive rate at the same size (uneven block
+// loads): about 1.3 % instead of 1 % at capacity for the default 1 % target.
 // Sizing, for m bits and target false-positive rate p:
 //   k        = max(1, round(log2(1 / p)))          (7 for 1 %)
 //   capacity = floor(m * ln(2)^2 / ln(1 / p))      (0.104 m for 1 %: 9.6 bits per series)
@@ -59,14 +64,22 @@ class SeenFilter {
  private:
   using Word = std::atomic<uint64_t>;
   // Tests the k bits of `hash` in `words` and sets the missing ones; whether all were set.
-  bool testAndSetIn(Word* words, uint64_t hash) const;
-  bool testIn(const Word* words, uint64_t hash) const;
+  struct Block;
+  bool testAndSetIn(Block* f, uint64_t hash) const;
+  bool testIn(const Block* f, uint64_t hash) const;
   void rotateLocked();
 
   size_t words_;
   uint32_t k_;
   uint64_t capacity_;
-  std::unique_ptr<Word[]> filters_[2];
+  struct alignas(64) Block {
+    Word w[8];
+  };
+  Word& word(Block* f, size_t i) const { return f[i >> 3].w[i & 7]; }
+  const Word& word(const Block* f, size_t i) const { return f[i >> 3].w[i & 7]; }
+  size_t block_words_;  // 8, or all words when fewer
+  size_t blocks_;
+  std::unique_ptr<Block[]> filters_[2];
   std::atomic<uint64_t> generation_{0};  // current filter = filters_[generation_ & 1]
   std::atomic<uint64_t> inserted_{0};    // insertions into the current filter
   std::mutex rotate_mu_;
