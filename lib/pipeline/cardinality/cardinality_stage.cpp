@@ -189,6 +189,9 @@ Outcome CardinalityStage::process(codec::SeriesBatch& batch, StageContext& ctx) 
     std::string_view family;
     std::shared_ptr<FamilyState> state;
     std::optional<RuleSettings> settings;
+    // The family's decisions as this pass last read them (one lock and one
+    // reference count per family and pass, not per series).
+    std::shared_ptr<const Applied> applied;
     uint64_t samples_in = 0, samples_rewritten = 0, series_rewritten = 0;
   };
   std::array<Run, 16> runs;
@@ -203,6 +206,7 @@ Outcome CardinalityStage::process(codec::SeriesBatch& batch, StageContext& ctx) 
     }
     run.state.reset();
     run.settings.reset();
+    run.applied.reset();
     run.samples_in = run.samples_rewritten = run.series_rewritten = 0;
   };
   auto runFor = [&](std::string_view family) -> Run* {
@@ -233,27 +237,30 @@ Outcome CardinalityStage::process(codec::SeriesBatch& batch, StageContext& ctx) 
     const bool plain = !shape.has_le && !shape.has_quantile && shape.name == info.family;
     const uint64_t key = plain ? s.hash : labelSetKey(info.family, labels);
 
-    std::shared_ptr<const Applied> applied;
+    const Applied* applied = nullptr;  // kept alive by run.applied for the pass
     bool changed = false;
     if (!ctx.explain && !state->seen(key, now)) {
       if (!run.settings) run.settings.emplace(*ctx.rules, info.family, ctx);
       if (metrics_) metrics_->observed_label_sets.Increment();
       std::lock_guard lock(f.mu);
       state->observe(f, labels, key, *run.settings, now);
-      applied = f.applied;
+      run.applied = f.applied;
+      applied = run.applied.get();
       changed = !applied->labels.empty() && rewrite(*applied, labels, scratch, batch, buf);
       // The label set as it leaves (enforced or not), for the family's series limit.
       const uint64_t out_key = changed ? labelSetKey(info.family, scratch) : key;
       state->observeOutput(f, out_key, *run.settings, now);
-      if (f.applied != applied) {  // the series limit just decided: apply it to this series too
-        applied = f.applied;
+      if (f.applied.get() != applied) {  // the series limit just decided: apply it to this series too
+        run.applied = f.applied;
+        applied = run.applied.get();
         changed = !applied->labels.empty() && rewrite(*applied, labels, scratch, batch, buf);
       }
     } else if (f.active.load(std::memory_order_relaxed) != 0) {
-      {
+      if (!run.applied) {
         std::lock_guard lock(f.mu);
-        applied = f.applied;
+        run.applied = f.applied;
       }
+      applied = run.applied.get();
       changed = rewrite(*applied, labels, scratch, batch, buf);
     }
     if (ctx.explain && applied) {
