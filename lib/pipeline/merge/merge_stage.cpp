@@ -70,29 +70,6 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
   }
   bool any = false;
   const int64_t now = ctx.clock.nowMillis();
-  // A family in which any series was collapsed by a rewrite is merged as a
-  // whole from then on (sticky per rule-set generation), so no raw series can
-  // collide with a merged one. Two passes: mark, then route.
-  if (ctx.types) {
-    bool any_merge = false;
-    FamilyMemo marking(ctx);
-    for (const auto& s : batch.series) {
-      if (!s.merge || s.dropped) continue;
-      any_merge = true;
-      const FamilyInfo& info = marking.resolve(batch.labelsOf(s));
-      if (!marking.merged()) {
-        ctx.types->markMerged(info.family, ctx.ruleset_generation);
-        marking.invalidateMerged();
-      }
-    }
-    if (!any_merge && ctx.types->mergedFamilies() == 0) return Outcome::kUnchanged;
-    FamilyMemo routing(ctx);
-    for (auto& s : batch.series) {
-      if (s.merge || s.dropped) continue;
-      routing.resolve(batch.labelsOf(s));
-      if (routing.merged()) s.merge = true;
-    }
-  }
   // Options and the type hint come from the first matching rule (file order)
   // that gives them, so one family always merges one way: looked up once per
   // run of series of one family.
@@ -103,9 +80,8 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
   int rule_type = -1;
   std::string_view opts_family;
   bool opts_valid = false;
-  for (auto& s : batch.series) {
-    if (!s.merge || s.dropped) continue;
-    const FamilyInfo& info = families.resolve(batch.labelsOf(s));
+  // Absorbs series `s` (its family just resolved by `families`) into the merge state.
+  auto absorb = [&](codec::Series& s, const FamilyInfo& info) {
     const SeriesShape& shape = families.shape();
     if (!opts_valid || opts_family != info.family) {
       const FamilyRules& fr = families.rules(*ctx.rules);
@@ -138,7 +114,7 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
         any = true;
         if (metrics_) metrics_->dropped_quantiles.Increment();
       }
-      continue;
+      return;
     }
     auto kind = role == Role::kCounter ? merge::Kind::kCounter : merge::Kind::kGauge;
     merge::AddResult r;
@@ -164,6 +140,28 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
     }
     s.dropped = true;  // absorbed: the emitter forwards the merged result
     any = true;
+  };
+  // A family in which any series was collapsed by a rewrite is merged as a
+  // whole from then on (sticky per rule-set generation), so no raw series can
+  // collide with a merged one. Two passes: the series a stage routed here
+  // (marking their families merged), then the others of merged families.
+  for (auto& s : batch.series) {
+    if (!s.merge || s.dropped) continue;
+    const FamilyInfo& info = families.resolve(batch.labelsOf(s));
+    if (ctx.types && !families.merged()) {
+      ctx.types->markMerged(info.family, ctx.ruleset_generation);
+      families.invalidateMerged();
+    }
+    absorb(s, info);
+  }
+  if (ctx.types && ctx.types->mergedFamilies() != 0) {
+    for (auto& s : batch.series) {
+      if (s.merge || s.dropped) continue;
+      const FamilyInfo& info = families.resolve(batch.labelsOf(s));
+      if (!families.merged()) continue;
+      s.merge = true;
+      absorb(s, info);
+    }
   }
   if (metrics_ && absorbed_series) {
     metrics_->absorbed_series.Increment(static_cast<double>(absorbed_series));
