@@ -36,6 +36,11 @@ class FlatHashMap {
   }
   const Value* find(const Key& key) const { return const_cast<FlatHashMap*>(this)->find(key); }
 
+  // Starts fetching the slot `key` would be found in (a hint; no effect on the map).
+  void prefetch(const Key& key) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[home(key)]);
+  }
+
   // Returns the value for `key`, default-constructed if it was absent.
   std::pair<Value*, bool> tryEmplace(const Key& key) {
     if ((size_ + 1) * 4 > slots_.size() * 3) grow();

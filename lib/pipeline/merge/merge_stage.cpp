@@ -80,6 +80,23 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
   int rule_type = -1;
   std::string_view opts_family;
   bool opts_valid = false;
+  // Float samples go to the merge state in one call at the end (addMany: one
+  // lock per shard), then native histograms (a series with both: floats first, as always).
+  thread_local std::vector<merge::MergeState::AddItem> items;
+  thread_local std::vector<merge::AddResult> results;
+  thread_local std::vector<const codec::Series*> with_histograms;
+  items.clear();
+  with_histograms.clear();
+  auto tally = [&](const merge::AddResult& r) {
+    absorbed_samples += r.accepted + r.stale_markers;
+    if (metrics_) {
+      if (r.duplicates) metrics_->duplicates.Increment(static_cast<double>(r.duplicates));
+      if (r.out_of_order) metrics_->out_of_order.Increment(static_cast<double>(r.out_of_order));
+      if (r.over_cap) metrics_->over_cap.Increment(static_cast<double>(r.over_cap));
+      if (r.nan) metrics_->nan.Increment(static_cast<double>(r.nan));
+      if (r.refused) metrics_->refused.Increment(static_cast<double>(r.refused));
+    }
+  };
   // Absorbs series `s` (its family just resolved by `families`) into the merge state.
   auto absorb = [&](codec::Series& s, const FamilyInfo& info) {
     const SeriesShape& shape = families.shape();
@@ -117,27 +134,10 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
       return;
     }
     auto kind = role == Role::kCounter ? merge::Kind::kCounter : merge::Kind::kGauge;
-    merge::AddResult r;
-    if (s.sample_count) r = ctx.merge->add(s.input_hash, batch.labelsOf(s), s.hash, kind, *opts, batch.samplesOf(s), now);
-    if (s.histogram_count) {  // native histograms: their kind comes from their reset hint
-      auto h = ctx.merge->addHistograms(s.input_hash, batch.labelsOf(s), s.hash, batch.histogramsOf(s), now);
-      r.accepted += h.accepted;
-      r.duplicates += h.duplicates;
-      r.out_of_order += h.out_of_order;
-      r.over_cap += h.over_cap;
-      r.stale_markers += h.stale_markers;
-      r.nan += h.nan;
-      r.refused += h.refused;
-    }
+    if (s.sample_count)
+      items.push_back({s.input_hash, batch.labelsOf(s), s.hash, kind, opts, batch.samplesOf(s)});
+    if (s.histogram_count) with_histograms.push_back(&s);
     ++absorbed_series;  // counted once per pass (below): one atomic add per counter, not per series
-    absorbed_samples += r.accepted + r.stale_markers;
-    if (metrics_) {
-      if (r.duplicates) metrics_->duplicates.Increment(static_cast<double>(r.duplicates));
-      if (r.out_of_order) metrics_->out_of_order.Increment(static_cast<double>(r.out_of_order));
-      if (r.over_cap) metrics_->over_cap.Increment(static_cast<double>(r.over_cap));
-      if (r.nan) metrics_->nan.Increment(static_cast<double>(r.nan));
-      if (r.refused) metrics_->refused.Increment(static_cast<double>(r.refused));
-    }
     s.dropped = true;  // absorbed: the emitter forwards the merged result
     any = true;
   };
@@ -163,6 +163,13 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
       absorb(s, info);
     }
   }
+  if (!items.empty()) {
+    results.resize(items.size());
+    ctx.merge->addMany(items, results, now);
+    for (size_t i = 0; i < items.size(); ++i) tally(results[i]);
+  }
+  for (const codec::Series* s : with_histograms)  // their kind comes from their reset hint
+    tally(ctx.merge->addHistograms(s->input_hash, batch.labelsOf(*s), s->hash, batch.histogramsOf(*s), now));
   if (metrics_ && absorbed_series) {
     metrics_->absorbed_series.Increment(static_cast<double>(absorbed_series));
     metrics_->absorbed_samples.Increment(static_cast<double>(absorbed_samples));

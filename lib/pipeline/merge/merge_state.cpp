@@ -239,11 +239,56 @@ MergeState::Input* MergeState::attachInput(Shard& sh, Output*& out, Input* in, c
 AddResult MergeState::add(uint64_t input_hash, std::span<const core::LabelView> output_labels,
                           uint64_t output_hash, Kind kind, const Options& opts,
                           std::span<const codec::Sample> samples, int64_t now_ms) {
+  Shard& sh = shardFor(output_hash);
+  std::lock_guard lock(sh.mu);
+  return addLocked(sh, {input_hash, output_labels, output_hash, kind, &opts, samples}, now_ms);
+}
+
+void MergeState::addMany(std::span<const AddItem> items, std::span<AddResult> results, int64_t now_ms) {
+  assert(results.size() >= items.size());
+  // Items grouped by shard, in their order within each shard (a counting sort:
+  // two items of one input, hence of one output, keep their order).
+  thread_local std::vector<uint8_t> shard_of;
+  thread_local std::vector<uint32_t> order;
+  shard_of.resize(items.size());
+  order.resize(items.size());
+  std::array<uint32_t, kShards + 1> start{};
+  for (size_t i = 0; i < items.size(); ++i) {
+    shard_of[i] = static_cast<uint8_t>(shardIndex(items[i].output_hash));
+    ++start[shard_of[i] + 1];
+  }
+  for (size_t k = 0; k < kShards; ++k) start[k + 1] += start[k];
+  std::array<uint32_t, kShards> next{};
+  for (size_t k = 0; k < kShards; ++k) next[k] = start[k];
+  for (size_t i = 0; i < items.size(); ++i) order[next[shard_of[i]]++] = static_cast<uint32_t>(i);
+  // One lock per shard; the tables' slots of the item after next are fetched
+  // while this one is absorbed (the lookups are cache misses: the tables are big).
+  constexpr size_t kAhead = 2;
+  for (size_t k = 0; k < kShards; ++k) {
+    if (start[k] == start[k + 1]) continue;
+    Shard& sh = shards_[k];
+    std::lock_guard lock(sh.mu);
+    for (uint32_t j = start[k]; j < start[k + 1]; ++j) {
+      if (j + kAhead < start[k + 1]) {
+        const AddItem& ahead = items[order[j + kAhead]];
+        sh.outputs.prefetch(ahead.output_hash);
+        sh.inputs.prefetch({ahead.input_hash, ahead.output_hash});
+      }
+      results[order[j]] = addLocked(sh, items[order[j]], now_ms);
+    }
+  }
+}
+
+AddResult MergeState::addLocked(Shard& sh, const AddItem& item, int64_t now_ms) {
+  const uint64_t input_hash = item.input_hash;
+  const auto output_labels = item.output_labels;
+  const uint64_t output_hash = item.output_hash;
+  const Kind kind = item.kind;
+  const Options& opts = *item.opts;
+  const auto samples = item.samples;
   assert(core::labelsSorted(output_labels) && "output labels must be sorted by name");
   AddResult r;
   if (samples.empty()) return r;
-  Shard& sh = shardFor(output_hash);
-  std::lock_guard lock(sh.mu);
 
   auto refuse = [&](bool collision) {
     r.over_cap = samples.size();

@@ -222,6 +222,19 @@ class MergeState {
   AddResult add(uint64_t input_hash, std::span<const core::LabelView> output_labels, uint64_t output_hash,
                 Kind kind, const Options& opts, std::span<const codec::Sample> samples, int64_t now_ms);
 
+  // add() for many input series (one request's): results[i] is items[i]'s.
+  // Each shard's lock is taken once, and the table lookups of the next items
+  // are overlapped with the current one. Items of one output keep their order.
+  struct AddItem {
+    uint64_t input_hash = 0;
+    std::span<const core::LabelView> output_labels;
+    uint64_t output_hash = 0;
+    Kind kind = Kind::kCounter;
+    const Options* opts = nullptr;
+    std::span<const codec::Sample> samples;
+  };
+  void addMany(std::span<const AddItem> items, std::span<AddResult> results, int64_t now_ms);
+
   // Absorbs one input series' native histograms (timestamp order), with the
   // identity, retry, out-of-order, cap and tombstone rules of add(). The
   // output's kind comes from the histograms themselves: reset_hint GAUGE on
@@ -319,7 +332,9 @@ class MergeState {
              evicted = 0, stale_emitted = 0, refused = 0;
   };
 
-  Shard& shardFor(uint64_t output_hash) { return shards_[core::mix64(output_hash) >> 60]; }
+  static size_t shardIndex(uint64_t output_hash) { return core::mix64(output_hash) >> 60; }
+  Shard& shardFor(uint64_t output_hash) { return shards_[shardIndex(output_hash)]; }
+  AddResult addLocked(Shard& sh, const AddItem& item, int64_t now_ms);  // with sh locked
 
   bool admitInput(Shard& sh);
   // With sh locked: attaches a new input (or reuses the orphan entry `in`
