@@ -430,21 +430,25 @@ int run(Options& o) {
       if (ec) return;
       emitMerged();
       // Size of the merge state (every tenant's), for the soak's flat-or-not reading.
-      double outputs = 0, inputs = 0, tombstones = 0;
-      auto add = [&](const pipeline::merge::MergeState& m) {
+      double outputs = 0, inputs = 0, tombstones = 0, plans = 0, plan_bytes = 0;
+      auto add = [&](const pipeline::merge::MergeState& m, const pipeline::DecisionCache& c) {
         const auto sizes = m.stats();
         outputs += static_cast<double>(sizes.outputs);
         inputs += static_cast<double>(sizes.inputs);
         tombstones += static_cast<double>(sizes.tombstones);
+        plans += static_cast<double>(c.plans.size());
+        plan_bytes += static_cast<double>(c.plans.bytes());
       };
       if (tenants) {
-        for (pipeline::Tenant* t : tenants->all()) add(*t->merge);
+        for (pipeline::Tenant* t : tenants->all()) add(*t->merge, *t->cache);
       } else {
-        add(merge_state);
+        add(merge_state, cache);
       }
       merge_metrics.state_outputs.Set(outputs);
       merge_metrics.state_inputs.Set(inputs);
       merge_metrics.state_tombstones.Set(tombstones);
+      metrics.plan_cache_plans.Set(plans);
+      metrics.plan_cache_bytes.Set(plan_bytes);
       schedule_emit();
     });
   };

@@ -54,7 +54,18 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& r)
                                    "Remote-write 2.0 requests decoded (also counted in cardinal_received_requests_total).")),
       forwarded_translated_requests(counter(r, "cardinal_forwarded_translated_requests_total",
                                             "Requests the upstream accepted in the other remote-write protocol than "
-                                            "they arrived in (--upstream.protocol).")) {}
+                                            "they arrived in (--upstream.protocol).")),
+      plan_cache_plans(prometheus::BuildGauge()
+                           .Name("cardinal_plan_cache_plans")
+                           .Help("Label-set plans held (what the label stages did to a series, replayed when it "
+                                 "repeats), as of the last aggregation interval.")
+                           .Register(r)
+                           .Add({})),
+      plan_cache_bytes(prometheus::BuildGauge()
+                           .Name("cardinal_plan_cache_bytes")
+                           .Help("Memory the label-set plans take (bounded by --cache.plan-memory per tenant).")
+                           .Register(r)
+                           .Add({})) {}
 
 void ProxyMetrics::countRequest(const std::string& handler, int code, double seconds) {
   http_requests.Add({{"handler", handler}, {"code", std::to_string(code)}}).Increment();

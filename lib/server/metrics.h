@@ -43,6 +43,9 @@ struct ProxyMetrics {
   // forwarded in the other protocol than they arrived in.
   prometheus::Counter& received_v2_requests;
   prometheus::Counter& forwarded_translated_requests;
+  // Label-set plans held (pipeline/plan_cache.h), every tenant's, as of the last emit.
+  prometheus::Gauge& plan_cache_plans;
+  prometheus::Gauge& plan_cache_bytes;
 
   void countRequest(const std::string& handler, int code, double seconds);
   void countRejected(const char* reason) { rejected.Add({{"reason", reason}}).Increment(); }

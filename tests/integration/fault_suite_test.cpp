@@ -520,6 +520,10 @@ TEST_CASE("fault suite: SIGTERM under load: in-flight requests drain, snapshot w
   // Merge state size gauges (as of the last emit): one output, fed by the fresh ids.
   CHECK(cardinal.metric("cardinal_merge_outputs") == 1.0);
   CHECK(cardinal.metric("cardinal_merge_inputs").value_or(0) > 10);
+  // Label-set plans (what the rules did to each id's series), within their budget.
+  CHECK(cardinal.metric("cardinal_plan_cache_plans").value_or(0) > 10);
+  CHECK(cardinal.metric("cardinal_plan_cache_bytes").value_or(0) > 0);
+  CHECK(cardinal.metric("cardinal_plan_cache_bytes").value_or(1e18) <= 128.0 * 1024 * 1024);
   const auto term_wall = std::filesystem::file_time_type::clock::now();
   const auto term_at = Clock::now();
   cardinal.process().terminate();
