@@ -6,7 +6,9 @@
 #include <doctest/doctest.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <map>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -229,4 +231,47 @@ TEST_CASE("plan cache: a plan cached under a series' key but made from another l
   CHECK_FALSE(r.planned[0]);
   REQUIRE(r.labels[0].size() == 2);
   CHECK(pipeline::sanitize::Redactor::isToken(r.labels[0][1].second));
+}
+
+TEST_CASE("plan cache: threads replaying and recording plans under evictions give what the stages give") {
+  // A budget of a few dozen plans for a few hundred label sets: plans are
+  // evicted while other threads look them up, record them and replay them.
+  std::vector<prometheus::TimeSeries> series;
+  for (int i = 0; i < 300; ++i)
+    series.push_back(testing::makeSeries({{"__name__", "http_requests_total"},
+                                          {"email", "user" + std::to_string(i % 7) + "@example.com"},
+                                          {"path", "/users/" + std::to_string(i) + "/orders"},
+                                          {"user_id", std::to_string(i)}}));
+  prometheus::WriteRequest req;
+  for (const auto& s : series) *req.add_timeseries() = s;
+  const std::string raw = testing::serialize(req);
+
+  Proxy reference(0);
+  const Result expected = reference.run(raw);
+  Proxy shared(40 * 1024);
+  constexpr int kThreads = 4, kRounds = 30;
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0}, planned{0};
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&] {
+      for (int r = 0; r < kRounds; ++r) {
+        codec::SeriesBatch batch;
+        if (!codec::decodeWriteRequest(raw, {}, batch).ok()) {
+          ++mismatches;
+          return;
+        }
+        auto snapshot = shared.rules.current();
+        pipeline::StageContext ctx{shared.clock, snapshot.generation, &shared.cache, false, snapshot.rules.get(),
+                                   &shared.types};
+        shared.stages->run(batch, ctx);
+        const Result got = resultOf(batch);
+        if (got.labels != expected.labels || got.merge != expected.merge) ++mismatches;
+        for (bool p : got.planned) planned += p;
+      }
+    });
+  for (auto& th : threads) th.join();
+  CHECK(mismatches == 0);
+  CHECK(planned > 0);                     // some series were replayed from plans
+  CHECK(shared.cache.plans.evictions() > 0);  // and plans were evicted meanwhile
+  CHECK(shared.cache.plans.bytes() <= shared.cache.plans.maxBytes());
 }
