@@ -22,8 +22,8 @@ char* pack(std::span<const core::LabelView> labels, char* p) {
     const auto nn = static_cast<uint32_t>(l.name.size()), vn = static_cast<uint32_t>(l.value.size());
     std::memcpy(p, &nn, 4);
     std::memcpy(p + 4, &vn, 4);
-    std::memcpy(p + 8, l.name.data(), nn);
-    std::memcpy(p + 8 + nn, l.value.data(), vn);
+    if (nn) std::memcpy(p + 8, l.name.data(), nn);  // an empty view may have no data pointer
+    if (vn) std::memcpy(p + 8 + nn, l.value.data(), vn);
     p += 8 + nn + vn;
   }
   return p;
@@ -63,21 +63,25 @@ SeriesPlan::Ptr SeriesPlan::make(std::span<const core::LabelView> in, std::strin
 
 std::string_view SeriesPlan::labelWire(std::string_view raw, std::span<const core::LabelView> labels) {
   if (labels.empty() || raw.empty()) return {};
-  const char* end = labels.back().value.data() + labels.back().value.size();
-  if (end <= raw.data() || end > raw.data() + raw.size()) return {};
-  return raw.substr(0, static_cast<size_t>(end - raw.data()));
+  const auto& last = labels.back().value;
+  if (last.data() == nullptr) return {};
+  const auto end = reinterpret_cast<uintptr_t>(last.data()) + last.size();
+  const auto begin = reinterpret_cast<uintptr_t>(raw.data());
+  if (end <= begin || end > begin + raw.size()) return {};
+  return raw.substr(0, end - begin);
 }
 
 bool SeriesPlan::madeFrom(std::span<const core::LabelView> labels, std::string_view wire) const {
   const char* p = data() + counts_bytes();
-  if (wire_) return wire.size() == in_size_ && std::memcmp(wire.data(), p, in_size_) == 0;
+  if (wire_) return wire.size() == in_size_ && in_size_ != 0 && std::memcmp(wire.data(), p, in_size_) == 0;
   const char* end = p + in_size_;
   for (const auto& l : labels) {
     if (end - p < 8) return false;
     const uint32_t nn = get32(p), vn = get32(p + 4);
     p += 8;
     if (nn != l.name.size() || vn != l.value.size()) return false;
-    if (std::memcmp(p, l.name.data(), nn) != 0 || std::memcmp(p + nn, l.value.data(), vn) != 0) return false;
+    if ((nn && std::memcmp(p, l.name.data(), nn) != 0) || (vn && std::memcmp(p + nn, l.value.data(), vn) != 0))
+      return false;
     p += nn + vn;
   }
   return p == end;

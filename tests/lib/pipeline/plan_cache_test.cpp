@@ -45,6 +45,19 @@ TEST_CASE("plan cache: a plan applies only to the label set it was made from") {
   CHECK(plan->outHash() == core::hashLabels(out));
 }
 
+TEST_CASE("plan cache: empty names and values without a data pointer (found by the pipeline fuzz target under UBSan)") {
+  std::vector<LabelView> in{{"__name__", "up"}, {"job", std::string_view()}};
+  std::vector<LabelView> out{{"__name__", "up"}, {std::string_view(), std::string_view()}};
+  auto plan = SeriesPlan::make(in, {}, SeriesPlan::Kind::kRewritten, out, 0, false, {});
+  CHECK(plan->madeFrom(in, {}));
+  CHECK_FALSE(plan->madeFrom(out, {}));
+  std::vector<LabelView> got;
+  SeriesPlan::unpackLabels(plan->packedOut(), got);
+  REQUIRE(got.size() == 2);
+  CHECK(got[1].name.empty());
+  CHECK(SeriesPlan::labelWire("abc", in).empty());
+}
+
 TEST_CASE("plan cache: a decoded 1.0 series is matched on its label bytes") {
   const std::string raw = testing::serialize(testing::makeRequest(
       {testing::makeSeries({{"__name__", "up"}, {"job", "api"}}, {{1000, 1.0}}),
