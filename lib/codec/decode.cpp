@@ -1,6 +1,8 @@
 #include "codec/decode.h"
 
 #include <algorithm>
+#include <climits>
+#include <cstring>
 #include <string>
 
 #include "codec/decode_errors.h"
@@ -199,6 +201,96 @@ core::Status parseSeries(size_t idx, std::string_view msg, const Limits& limits,
   return core::Status::Ok();
 }
 
+// The fast path for a series as every sender writes it: only labels (field 1)
+// and samples (field 2), each shorter than 128 bytes; labels as name (0x0a)
+// then value (0x12) with one-byte lengths, all ASCII, sorted, unique, within
+// the limits and with a non-empty __name__; samples as value (0x09) then
+// timestamp (0x10), in timestamp order. Labels, limits, sortedness, __name__
+// and the hash are done in one pass over the bytes. Appends the series' labels
+// and samples to `b` and fills `s` exactly as parseSeries would; returns
+// false for anything else, with `b` possibly holding partial labels and
+// samples of the series (the caller truncates them and runs parseSeries, which
+// then accepts or explains the refusal exactly as before).
+bool fastSeries(std::string_view msg, const Limits& limits, SeriesBatch& b, Series& s) {
+  const auto* p = reinterpret_cast<const uint8_t*>(msg.data());
+  const auto* const end = p + msg.size();
+  const size_t max_labels = limits.max_labels_per_series;
+  const size_t max_name = limits.max_label_name_bytes;
+  const size_t max_value = limits.max_label_value_bytes;
+  const uint8_t* labels_begin = nullptr;  // the bytes of all labels (tags, lengths, names, values)
+  const uint8_t* labels_end = nullptr;
+  uint64_t h = core::kLabelsHashSeed;
+  uint32_t label_count = 0;
+  bool has_name = false;
+  const char* prev_name = nullptr;
+  size_t prev_len = 0;
+  int64_t last_ts = INT64_MIN;
+  while (p < end) {
+    if (end - p < 2 || p[1] >= 0x80) return false;
+    const size_t len = p[1];
+    const uint8_t* q = p + 2;
+    if (static_cast<size_t>(end - q) < len) return false;
+    if (p[0] == 0x0a) {
+      // Label: 0x0a nl name 0x12 vl value, exactly `len` bytes.
+      if (len < 4 || q[0] != 0x0a || q[1] >= 0x80) return false;
+      const size_t nl = q[1];
+      const size_t v = 2 + nl;
+      if (v + 2 > len || q[v] != 0x12 || q[v + 1] >= 0x80 || v + 2 + q[v + 1] != len) return false;
+      const size_t vl = q[v + 1];
+      if (nl == 0 || nl > max_name || vl > max_value || ++label_count > max_labels) return false;
+      const char* name = reinterpret_cast<const char*>(q + 2);
+      const char* value = reinterpret_cast<const char*>(q + v + 2);
+      if (labels_end != p) {
+        if (labels_begin != nullptr) {  // labels not contiguous: check what came before
+          if (!wire::isAscii({reinterpret_cast<const char*>(labels_begin), static_cast<size_t>(labels_end - labels_begin)}))
+            return false;
+        }
+        labels_begin = p;
+      }
+      labels_end = q + len;
+      // Sorted and unique: most neighbours differ in their first byte.
+      if (prev_name != nullptr) {
+        const auto a = static_cast<uint8_t>(prev_name[0]), c = static_cast<uint8_t>(name[0]);
+        if (a >= c) {
+          if (a > c) return false;  // unsorted: parseSeries sorts it
+          const int cmp = std::string_view(prev_name, prev_len).compare(std::string_view(name, nl));
+          if (cmp >= 0) return false;  // unsorted or a duplicate
+        }
+      }
+      prev_name = name;
+      prev_len = nl;
+      if (nl == core::kMetricNameLabel.size() && std::memcmp(name, core::kMetricNameLabel.data(), nl) == 0)
+        has_name = vl != 0;
+      h = core::hashBytes(std::string_view(value, vl), core::hashBytes(std::string_view(name, nl), h));
+      b.labels.push_back({std::string_view(name, nl), std::string_view(value, vl)});
+    } else if (p[0] == 0x12) {
+      // Sample: 0x09 double 0x10 varint, exactly `len` bytes.
+      if (len < 11 || q[0] != 0x09 || q[9] != 0x10) return false;
+      Sample smp;
+      std::memcpy(&smp.value, q + 1, 8);
+      wire::Reader r(std::string_view(reinterpret_cast<const char*>(q + 10), len - 10));
+      uint64_t ts;
+      if (!r.varint(ts) || !r.done()) return false;
+      smp.timestamp = static_cast<int64_t>(ts);
+      if (smp.timestamp < last_ts) return false;
+      last_ts = smp.timestamp;
+      b.samples.push_back(smp);
+      ++s.sample_count;
+    } else {
+      return false;
+    }
+    p = q + len;
+  }
+  if (!has_name) return false;
+  if (labels_begin != nullptr &&
+      !wire::isAscii({reinterpret_cast<const char*>(labels_begin), static_cast<size_t>(labels_end - labels_begin)}))
+    return false;
+  s.label_count = label_count;
+  s.hash = core::finishLabelsHash(h, label_count);
+  s.input_hash = s.hash;
+  return true;
+}
+
 }  // namespace
 
 bool parseHistogramView(std::string_view msg, HistogramView& h) {
@@ -301,6 +393,18 @@ core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, Seri
         if (out.series.size() >= limits.max_series_per_request)
           return fail("more than " + std::to_string(limits.max_series_per_request) +
                       " series in one request (--limits.max-series-per-request)");
+        Series s;
+        s.raw = payload;
+        s.label_begin = static_cast<uint32_t>(out.labels.size());
+        s.sample_begin = static_cast<uint32_t>(out.samples.size());
+        s.histogram_begin = static_cast<uint32_t>(out.histograms.size());
+        s.exemplar_begin = static_cast<uint32_t>(out.exemplars.size());
+        if (fastSeries(payload, limits, out, s)) {
+          out.series.push_back(s);
+          continue;
+        }
+        out.labels.resize(s.label_begin);
+        out.samples.resize(s.sample_begin);
         if (auto st = parseSeries(out.series.size(), payload, limits, out); !st) return st;
       } else {
         MetadataView m;
