@@ -214,9 +214,9 @@ core::Status parseSeries(size_t idx, std::string_view msg, const Limits& limits,
 bool fastSeries(std::string_view msg, const Limits& limits, SeriesBatch& b, Series& s) {
   const auto* p = reinterpret_cast<const uint8_t*>(msg.data());
   const auto* const end = p + msg.size();
-  const size_t max_labels = limits.max_labels_per_series;
   const size_t max_name = limits.max_label_name_bytes;
   const size_t max_value = limits.max_label_value_bytes;
+  const bool short_ok = max_name >= 127 && max_value >= 127;  // no one-byte length exceeds them
   const uint8_t* labels_begin = nullptr;  // the bytes of all labels (tags, lengths, names, values)
   const uint8_t* labels_end = nullptr;
   uint64_t h = core::kLabelsHashSeed;
@@ -232,14 +232,16 @@ bool fastSeries(std::string_view msg, const Limits& limits, SeriesBatch& b, Seri
     if (static_cast<size_t>(end - q) < len) return false;
     if (p[0] == 0x0a) {
       // Label: 0x0a nl name 0x12 vl value, exactly `len` bytes.
-      if (len < 4 || q[0] != 0x0a || q[1] >= 0x80) return false;
+      // As len < 128 and nl + vl + 4 == len, both lengths are one byte.
+      if (len < 4 || q[0] != 0x0a) return false;
       const size_t nl = q[1];
-      const size_t v = 2 + nl;
-      if (v + 2 > len || q[v] != 0x12 || q[v + 1] >= 0x80 || v + 2 + q[v + 1] != len) return false;
-      const size_t vl = q[v + 1];
-      if (nl == 0 || nl > max_name || vl > max_value || ++label_count > max_labels) return false;
+      if (nl + 4 > len || q[2 + nl] != 0x12) return false;
+      const size_t vl = q[3 + nl];
+      if (nl + vl + 4 != len || nl == 0) return false;
+      if (!short_ok && (nl > max_name || vl > max_value)) return false;
+      ++label_count;
       const char* name = reinterpret_cast<const char*>(q + 2);
-      const char* value = reinterpret_cast<const char*>(q + v + 2);
+      const char* value = reinterpret_cast<const char*>(q + 4 + nl);
       if (labels_end != p) {
         if (labels_begin != nullptr) {  // labels not contiguous: check what came before
           if (!wire::isAscii({reinterpret_cast<const char*>(labels_begin), static_cast<size_t>(labels_end - labels_begin)}))
@@ -281,7 +283,7 @@ bool fastSeries(std::string_view msg, const Limits& limits, SeriesBatch& b, Seri
     }
     p = q + len;
   }
-  if (!has_name) return false;
+  if (!has_name || label_count > limits.max_labels_per_series) return false;
   if (labels_begin != nullptr &&
       !wire::isAscii({reinterpret_cast<const char*>(labels_begin), static_cast<size_t>(labels_end - labels_begin)}))
     return false;
@@ -384,7 +386,13 @@ core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, Seri
   Reader r(buf);
   while (!r.done()) {
     uint32_t f, wt;
-    if (!r.tag(f, wt)) return fail("malformed protobuf at byte " + std::to_string(buf.size() - r.remaining()));
+    if (*r.p == 0x0a) {  // a series (field 1, length-delimited): the common case
+      ++r.p;
+      f = 1;
+      wt = wire::kLen;
+    } else if (!r.tag(f, wt)) {
+      return fail("malformed protobuf at byte " + std::to_string(buf.size() - r.remaining()));
+    }
     if (wt == wire::kLen && (f == 1 || f == 3)) {
       std::string_view payload;
       if (!r.bytes(payload))
