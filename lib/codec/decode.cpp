@@ -217,8 +217,7 @@ bool fastSeries(std::string_view msg, const Limits& limits, SeriesBatch& b, Seri
   const size_t max_name = limits.max_label_name_bytes;
   const size_t max_value = limits.max_label_value_bytes;
   const bool short_ok = max_name >= 127 && max_value >= 127;  // no one-byte length exceeds them
-  const uint8_t* labels_begin = nullptr;  // the bytes of all labels (tags, lengths, names, values)
-  const uint8_t* labels_end = nullptr;
+  uint64_t bits = 0;  // every name and value byte ORed: ASCII iff no bit 7 is set
   uint64_t h = core::kLabelsHashSeed;
   uint32_t label_count = 0;
   bool has_name = false;
@@ -242,14 +241,6 @@ bool fastSeries(std::string_view msg, const Limits& limits, SeriesBatch& b, Seri
       ++label_count;
       const char* name = reinterpret_cast<const char*>(q + 2);
       const char* value = reinterpret_cast<const char*>(q + 4 + nl);
-      if (labels_end != p) {
-        if (labels_begin != nullptr) {  // labels not contiguous: check what came before
-          if (!wire::isAscii({reinterpret_cast<const char*>(labels_begin), static_cast<size_t>(labels_end - labels_begin)}))
-            return false;
-        }
-        labels_begin = p;
-      }
-      labels_end = q + len;
       // Sorted and unique: most neighbours differ in their first byte.
       if (prev_name != nullptr) {
         const auto a = static_cast<uint8_t>(prev_name[0]), c = static_cast<uint8_t>(name[0]);
@@ -263,7 +254,9 @@ bool fastSeries(std::string_view msg, const Limits& limits, SeriesBatch& b, Seri
       prev_len = nl;
       if (nl == core::kMetricNameLabel.size() && std::memcmp(name, core::kMetricNameLabel.data(), nl) == 0)
         has_name = vl != 0;
-      h = core::hashBytes(std::string_view(value, vl), core::hashBytes(std::string_view(name, nl), h));
+      // The hash reads every byte of name and value: it also collects them for
+      // the ASCII check (tags and one-byte lengths are ASCII).
+      h = core::hashBytesOr(std::string_view(value, vl), core::hashBytesOr(std::string_view(name, nl), h, bits), bits);
       b.labels.push_back({std::string_view(name, nl), std::string_view(value, vl)});
     } else if (p[0] == 0x12) {
       // Sample: 0x09 double 0x10 varint, exactly `len` bytes.
@@ -284,9 +277,7 @@ bool fastSeries(std::string_view msg, const Limits& limits, SeriesBatch& b, Seri
     p = q + len;
   }
   if (!has_name || label_count > limits.max_labels_per_series) return false;
-  if (labels_begin != nullptr &&
-      !wire::isAscii({reinterpret_cast<const char*>(labels_begin), static_cast<size_t>(labels_end - labels_begin)}))
-    return false;
+  if ((bits & 0x8080808080808080ULL) != 0) return false;  // not all ASCII: parseSeries checks UTF-8
   s.label_count = label_count;
   s.hash = core::finishLabelsHash(h, label_count);
   s.input_hash = s.hash;
