@@ -392,18 +392,17 @@ core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, Seri
         if (out.series.size() >= limits.max_series_per_request)
           return fail("more than " + std::to_string(limits.max_series_per_request) +
                       " series in one request (--limits.max-series-per-request)");
-        Series s;
+        // Built in place; taken back if the fast path declines.
+        Series& s = out.series.emplace_back();
         s.raw = payload;
         s.label_begin = static_cast<uint32_t>(out.labels.size());
         s.sample_begin = static_cast<uint32_t>(out.samples.size());
         s.histogram_begin = static_cast<uint32_t>(out.histograms.size());
         s.exemplar_begin = static_cast<uint32_t>(out.exemplars.size());
-        if (fastSeries(payload, limits, out, s)) {
-          out.series.push_back(s);
-          continue;
-        }
+        if (fastSeries(payload, limits, out, s)) continue;
         out.labels.resize(s.label_begin);
         out.samples.resize(s.sample_begin);
+        out.series.pop_back();
         if (auto st = parseSeries(out.series.size(), payload, limits, out); !st) return st;
       } else {
         MetadataView m;
