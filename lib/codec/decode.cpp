@@ -263,9 +263,23 @@ bool fastSeries(std::string_view msg, const Limits& limits, SeriesBatch& b, Seri
       if (len < 11 || q[0] != 0x09 || q[9] != 0x10) return false;
       Sample smp;
       std::memcpy(&smp.value, q + 1, 8);
-      wire::Reader r(std::string_view(reinterpret_cast<const char*>(q + 10), len - 10));
+      // The timestamp varint fills the rest: k bytes, all but the last with
+      // bit 7 set (what Reader::varint then done() accept).
+      const size_t k = len - 10;
       uint64_t ts;
-      if (!r.varint(ts) || !r.done()) return false;
+      if (k <= 8) {  // one word: the sample's last 8 bytes (len >= 11, so inside it)
+        uint64_t w;
+        std::memcpy(&w, q + len - 8, 8);
+        const uint64_t x = w >> (64 - 8 * k);  // the k bytes, the first one lowest
+        const uint64_t cont = 0x8080808080808080ULL >> (64 - 8 * k);
+        if ((x & cont) != (cont >> 8)) return false;
+        ts = (x & 0x7f) | ((x >> 1) & (0x7fULL << 7)) | ((x >> 2) & (0x7fULL << 14)) | ((x >> 3) & (0x7fULL << 21)) |
+             ((x >> 4) & (0x7fULL << 28)) | ((x >> 5) & (0x7fULL << 35)) | ((x >> 6) & (0x7fULL << 42)) |
+             ((x >> 7) & (0x7fULL << 49));
+      } else {
+        wire::Reader r(std::string_view(reinterpret_cast<const char*>(q + 10), k));
+        if (!r.varint(ts) || !r.done()) return false;
+      }
       smp.timestamp = static_cast<int64_t>(ts);
       if (smp.timestamp < last_ts) return false;
       last_ts = smp.timestamp;

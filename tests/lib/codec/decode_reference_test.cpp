@@ -229,7 +229,9 @@ struct Gen {
       }
       parts.push_back(f);
     }
-    int64_t ts = one(10) ? -static_cast<int64_t>(rng() % 1000) : 1'700'000'000'000 + static_cast<int64_t>(rng() % 100000);
+    int64_t ts = 1'700'000'000'000 + static_cast<int64_t>(rng() % 100000);
+    if (one(10)) ts = -static_cast<int64_t>(rng() % 1000);                    // 10-byte varints
+    else if (one(5)) ts = static_cast<int64_t>(rng() >> (1 + upTo(62)));  // every varint length
     for (int k = upTo(3); k > 0; --k) {
       std::string f;
       putLen(f, 2, sample(ts));
