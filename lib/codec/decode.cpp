@@ -201,6 +201,20 @@ core::Status parseSeries(size_t idx, std::string_view msg, const Limits& limits,
   return core::Status::Ok();
 }
 
+// The limits fastSeries needs, read once per request (kept in registers: the
+// batch's stores could alias a Limits the decoder only has by reference).
+struct FastLimits {
+  size_t max_labels;
+  size_t max_name;
+  size_t max_value;
+  bool short_ok;  // no one-byte length exceeds the name and value limits
+  explicit FastLimits(const Limits& l)
+      : max_labels(l.max_labels_per_series),
+        max_name(l.max_label_name_bytes),
+        max_value(l.max_label_value_bytes),
+        short_ok(max_name >= 127 && max_value >= 127) {}
+};
+
 // The fast path for a series as every sender writes it: only labels (field 1)
 // and samples (field 2), each shorter than 128 bytes; labels as name (0x0a)
 // then value (0x12) with one-byte lengths, all ASCII, sorted, unique, within
@@ -211,12 +225,12 @@ core::Status parseSeries(size_t idx, std::string_view msg, const Limits& limits,
 // false for anything else, with `b` possibly holding partial labels and
 // samples of the series (the caller truncates them and runs parseSeries, which
 // then accepts or explains the refusal exactly as before).
-bool fastSeries(std::string_view msg, const Limits& limits, SeriesBatch& b, Series& s) {
+bool fastSeries(std::string_view msg, const FastLimits limits, SeriesBatch& b, Series& s) {
   const auto* p = reinterpret_cast<const uint8_t*>(msg.data());
   const auto* const end = p + msg.size();
-  const size_t max_name = limits.max_label_name_bytes;
-  const size_t max_value = limits.max_label_value_bytes;
-  const bool short_ok = max_name >= 127 && max_value >= 127;  // no one-byte length exceeds them
+  const size_t max_name = limits.max_name;
+  const size_t max_value = limits.max_value;
+  const bool short_ok = limits.short_ok;
   uint64_t bits = 0;  // every name and value byte ORed: ASCII iff no bit 7 is set
   uint64_t h = core::kLabelsHashSeed;
   uint32_t label_count = 0;
@@ -290,7 +304,7 @@ bool fastSeries(std::string_view msg, const Limits& limits, SeriesBatch& b, Seri
     }
     p = q + len;
   }
-  if (!has_name || label_count > limits.max_labels_per_series) return false;
+  if (!has_name || label_count > limits.max_labels) return false;
   if ((bits & 0x8080808080808080ULL) != 0) return false;  // not all ASCII: parseSeries checks UTF-8
   s.label_count = label_count;
   s.hash = core::finishLabelsHash(h, label_count);
@@ -388,6 +402,8 @@ bool parseHistogramView(std::string_view msg, HistogramView& h) {
 
 core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, SeriesBatch& out) {
   out.clear();
+  const FastLimits fast_limits(limits);
+  const size_t max_series = limits.max_series_per_request;
   Reader r(buf);
   while (!r.done()) {
     uint32_t f, wt;
@@ -403,7 +419,7 @@ core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, Seri
       if (!r.bytes(payload))
         return fail("truncated protobuf: field " + std::to_string(f) + " runs past the end of the request");
       if (f == 1) {
-        if (out.series.size() >= limits.max_series_per_request)
+        if (out.series.size() >= max_series)
           return fail("more than " + std::to_string(limits.max_series_per_request) +
                       " series in one request (--limits.max-series-per-request)");
         // Built in place; taken back if the fast path declines.
@@ -413,7 +429,7 @@ core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, Seri
         s.sample_begin = static_cast<uint32_t>(out.samples.size());
         s.histogram_begin = static_cast<uint32_t>(out.histograms.size());
         s.exemplar_begin = static_cast<uint32_t>(out.exemplars.size());
-        if (fastSeries(payload, limits, out, s)) continue;
+        if (fastSeries(payload, fast_limits, out, s)) continue;
         out.labels.resize(s.label_begin);
         out.samples.resize(s.sample_begin);
         out.series.pop_back();
