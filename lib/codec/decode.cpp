@@ -1,6 +1,8 @@
 #include "codec/decode.h"
 
 #include <algorithm>
+#include <climits>
+#include <cstring>
 #include <string>
 
 #include "codec/decode_errors.h"
@@ -199,6 +201,117 @@ core::Status parseSeries(size_t idx, std::string_view msg, const Limits& limits,
   return core::Status::Ok();
 }
 
+// The limits fastSeries needs, read once per request (kept in registers: the
+// batch's stores could alias a Limits the decoder only has by reference).
+struct FastLimits {
+  size_t max_labels;
+  size_t max_name;
+  size_t max_value;
+  bool short_ok;  // no one-byte length exceeds the name and value limits
+  explicit FastLimits(const Limits& l)
+      : max_labels(l.max_labels_per_series),
+        max_name(l.max_label_name_bytes),
+        max_value(l.max_label_value_bytes),
+        short_ok(max_name >= 127 && max_value >= 127) {}
+};
+
+// The fast path for a series as every sender writes it: only labels (field 1)
+// and samples (field 2), each shorter than 128 bytes; labels as name (0x0a)
+// then value (0x12) with one-byte lengths, all ASCII, sorted, unique, within
+// the limits and with a non-empty __name__; samples as value (0x09) then
+// timestamp (0x10), in timestamp order. Labels, limits, sortedness, __name__
+// and the hash are done in one pass over the bytes. Appends the series' labels
+// and samples to `b` and fills `s` exactly as parseSeries would; returns
+// false for anything else, with `b` possibly holding partial labels and
+// samples of the series (the caller truncates them and runs parseSeries, which
+// then accepts or explains the refusal exactly as before).
+bool fastSeries(std::string_view msg, const FastLimits limits, SeriesBatch& b, Series& s) {
+  const auto* p = reinterpret_cast<const uint8_t*>(msg.data());
+  const auto* const end = p + msg.size();
+  const size_t max_name = limits.max_name;
+  const size_t max_value = limits.max_value;
+  const bool short_ok = limits.short_ok;
+  uint64_t bits = 0;  // every name and value byte ORed: ASCII iff no bit 7 is set
+  uint64_t h = core::kLabelsHashSeed;
+  uint32_t label_count = 0;
+  bool has_name = false;
+  const char* prev_name = nullptr;
+  size_t prev_len = 0;
+  int64_t last_ts = INT64_MIN;
+  while (p < end) {
+    if (end - p < 2 || p[1] >= 0x80) return false;
+    const size_t len = p[1];
+    const uint8_t* q = p + 2;
+    if (static_cast<size_t>(end - q) < len) return false;
+    if (p[0] == 0x0a) {
+      // Label: 0x0a nl name 0x12 vl value, exactly `len` bytes.
+      // As len < 128 and nl + vl + 4 == len, both lengths are one byte.
+      if (len < 4 || q[0] != 0x0a) return false;
+      const size_t nl = q[1];
+      if (nl + 4 > len || q[2 + nl] != 0x12) return false;
+      const size_t vl = q[3 + nl];
+      if (nl + vl + 4 != len || nl == 0) return false;
+      if (!short_ok && (nl > max_name || vl > max_value)) return false;
+      ++label_count;
+      const char* name = reinterpret_cast<const char*>(q + 2);
+      const char* value = reinterpret_cast<const char*>(q + 4 + nl);
+      // Sorted and unique: most neighbours differ in their first byte.
+      if (prev_name != nullptr) {
+        const auto a = static_cast<uint8_t>(prev_name[0]), c = static_cast<uint8_t>(name[0]);
+        if (a >= c) {
+          if (a > c) return false;  // unsorted: parseSeries sorts it
+          const int cmp = std::string_view(prev_name, prev_len).compare(std::string_view(name, nl));
+          if (cmp >= 0) return false;  // unsorted or a duplicate
+        }
+      }
+      prev_name = name;
+      prev_len = nl;
+      if (nl == core::kMetricNameLabel.size() && std::memcmp(name, core::kMetricNameLabel.data(), nl) == 0)
+        has_name = vl != 0;
+      // The hash reads every byte of name and value: it also collects them for
+      // the ASCII check (tags and one-byte lengths are ASCII).
+      h = core::hashBytesOr(std::string_view(value, vl), core::hashBytesOr(std::string_view(name, nl), h, bits), bits);
+      b.labels.push_back({std::string_view(name, nl), std::string_view(value, vl)});
+    } else if (p[0] == 0x12) {
+      // Sample: 0x09 double 0x10 varint, exactly `len` bytes.
+      if (len < 11 || q[0] != 0x09 || q[9] != 0x10) return false;
+      Sample smp;
+      std::memcpy(&smp.value, q + 1, 8);
+      // The timestamp varint fills the rest: k bytes, all but the last with
+      // bit 7 set (what Reader::varint then done() accept).
+      const size_t k = len - 10;
+      uint64_t ts;
+      if (k <= 8) {  // one word: the sample's last 8 bytes (len >= 11, so inside it)
+        uint64_t w;
+        std::memcpy(&w, q + len - 8, 8);
+        const uint64_t x = w >> (64 - 8 * k);  // the k bytes, the first one lowest
+        const uint64_t cont = 0x8080808080808080ULL >> (64 - 8 * k);
+        if ((x & cont) != (cont >> 8)) return false;
+        ts = (x & 0x7f) | ((x >> 1) & (0x7fULL << 7)) | ((x >> 2) & (0x7fULL << 14)) | ((x >> 3) & (0x7fULL << 21)) |
+             ((x >> 4) & (0x7fULL << 28)) | ((x >> 5) & (0x7fULL << 35)) | ((x >> 6) & (0x7fULL << 42)) |
+             ((x >> 7) & (0x7fULL << 49));
+      } else {
+        wire::Reader r(std::string_view(reinterpret_cast<const char*>(q + 10), k));
+        if (!r.varint(ts) || !r.done()) return false;
+      }
+      smp.timestamp = static_cast<int64_t>(ts);
+      if (smp.timestamp < last_ts) return false;
+      last_ts = smp.timestamp;
+      b.samples.push_back(smp);
+      ++s.sample_count;
+    } else {
+      return false;
+    }
+    p = q + len;
+  }
+  if (!has_name || label_count > limits.max_labels) return false;
+  if ((bits & 0x8080808080808080ULL) != 0) return false;  // not all ASCII: parseSeries checks UTF-8
+  s.label_count = label_count;
+  s.hash = core::finishLabelsHash(h, label_count);
+  s.input_hash = s.hash;
+  return true;
+}
+
 }  // namespace
 
 bool parseHistogramView(std::string_view msg, HistogramView& h) {
@@ -289,18 +402,37 @@ bool parseHistogramView(std::string_view msg, HistogramView& h) {
 
 core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, SeriesBatch& out) {
   out.clear();
+  const FastLimits fast_limits(limits);
+  const size_t max_series = limits.max_series_per_request;
   Reader r(buf);
   while (!r.done()) {
     uint32_t f, wt;
-    if (!r.tag(f, wt)) return fail("malformed protobuf at byte " + std::to_string(buf.size() - r.remaining()));
+    if (*r.p == 0x0a) {  // a series (field 1, length-delimited): the common case
+      ++r.p;
+      f = 1;
+      wt = wire::kLen;
+    } else if (!r.tag(f, wt)) {
+      return fail("malformed protobuf at byte " + std::to_string(buf.size() - r.remaining()));
+    }
     if (wt == wire::kLen && (f == 1 || f == 3)) {
       std::string_view payload;
       if (!r.bytes(payload))
         return fail("truncated protobuf: field " + std::to_string(f) + " runs past the end of the request");
       if (f == 1) {
-        if (out.series.size() >= limits.max_series_per_request)
+        if (out.series.size() >= max_series)
           return fail("more than " + std::to_string(limits.max_series_per_request) +
                       " series in one request (--limits.max-series-per-request)");
+        // Built in place; taken back if the fast path declines.
+        Series& s = out.series.emplace_back();
+        s.raw = payload;
+        s.label_begin = static_cast<uint32_t>(out.labels.size());
+        s.sample_begin = static_cast<uint32_t>(out.samples.size());
+        s.histogram_begin = static_cast<uint32_t>(out.histograms.size());
+        s.exemplar_begin = static_cast<uint32_t>(out.exemplars.size());
+        if (fastSeries(payload, fast_limits, out, s)) continue;
+        out.labels.resize(s.label_begin);
+        out.samples.resize(s.sample_begin);
+        out.series.pop_back();
         if (auto st = parseSeries(out.series.size(), payload, limits, out); !st) return st;
       } else {
         MetadataView m;

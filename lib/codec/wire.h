@@ -25,6 +25,11 @@ struct Reader {
       out = *p++;
       return true;
     }
+    if (end - p >= 2 && p[1] < 0x80) {  // two bytes (lengths up to 16 KiB)
+      out = (p[0] & 0x7fu) | (uint64_t{p[1]} << 7);
+      p += 2;
+      return true;
+    }
     uint64_t v = 0;
     for (int shift = 0; shift < 70; shift += 7) {
       if (p >= end) return false;
@@ -160,12 +165,17 @@ inline bool isAscii(std::string_view s) {
   const char* p = s.data();
   size_t n = s.size();
   uint64_t acc = 0;
-  for (; n >= 8; p += 8, n -= 8) {
+  if (n >= 8) {  // whole words, the last one overlapping the one before
     uint64_t w;
-    std::memcpy(&w, p, 8);
+    for (const char* last = p + n - 8; p < last; p += 8) {
+      std::memcpy(&w, p, 8);
+      acc |= w;
+    }
+    std::memcpy(&w, s.data() + n - 8, 8);
     acc |= w;
+  } else {
+    for (; n > 0; ++p, --n) acc |= static_cast<uint8_t>(*p);
   }
-  for (; n > 0; ++p, --n) acc |= static_cast<uint8_t>(*p);
   return (acc & 0x8080808080808080ULL) == 0;
 }
 

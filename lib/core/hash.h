@@ -39,8 +39,11 @@ inline uint64_t read32(const char* p) {
 }
 }  // namespace detail
 
-inline uint64_t hashBytes(std::string_view s, uint64_t seed = 0x9e3779b97f4a7c15ULL) {
-  using namespace detail;
+namespace detail {
+// hashBytes; with kOr, also ORs every byte of `s` (each at some byte position)
+// into `bits`: the reads below cover every byte for every length.
+template <bool kOr>
+inline uint64_t hashBytesImpl(std::string_view s, uint64_t seed, uint64_t& bits) {
   const char* p = s.data();
   size_t n = s.size();
   uint64_t a, b;
@@ -59,14 +62,30 @@ inline uint64_t hashBytes(std::string_view s, uint64_t seed = 0x9e3779b97f4a7c15
   } else {
     size_t i = n;
     while (i > 16) {
-      seed = mum(read64(p) ^ kS1, read64(p + 8) ^ seed);
+      const uint64_t x = read64(p), y = read64(p + 8);
+      if constexpr (kOr) bits |= x | y;
+      seed = mum(x ^ kS1, y ^ seed);
       p += 16;
       i -= 16;
     }
     a = read64(p + i - 16);
     b = read64(p + i - 8);
   }
+  if constexpr (kOr) bits |= a | b;
   return mum(kS1 ^ n, mum(a ^ kS1, b ^ seed));
+}
+}  // namespace detail
+
+inline uint64_t hashBytes(std::string_view s, uint64_t seed = 0x9e3779b97f4a7c15ULL) {
+  uint64_t unused = 0;
+  return detail::hashBytesImpl<false>(s, seed, unused);
+}
+
+// hashBytes(s, seed), and ORs every byte of `s` into `bits`, each at some byte
+// position: (bits & 0x8080808080808080) != 0 iff some byte of s is >= 0x80.
+// For a caller that hashes a string and also needs to know it is ASCII.
+inline uint64_t hashBytesOr(std::string_view s, uint64_t seed, uint64_t& bits) {
+  return detail::hashBytesImpl<true>(s, seed, bits);
 }
 
 inline uint64_t hashCombine(uint64_t h, uint64_t v) { return mum(h ^ detail::kS2, v ^ detail::kS1); }

@@ -21,11 +21,17 @@ struct LabelView {
 inline constexpr std::string_view kMetricNameLabel = "__name__";
 
 // Hash of a label set, order-sensitive (callers hash sorted sets).
+// hashLabels in steps, for a caller that sees the labels one at a time:
+// h = kLabelsHashSeed; per label h = hashBytes(value, hashBytes(name, h));
+// then finishLabelsHash(h, count).
+inline constexpr uint64_t kLabelsHashSeed = 0x2545f4914f6cdd1dULL;
+inline uint64_t finishLabelsHash(uint64_t h, size_t count) { return mix64(h ^ count); }
+
 inline uint64_t hashLabels(std::span<const LabelView> labels) {
   // Each string seeds the next, so ("ab","c") and ("a","bc") differ by length.
-  uint64_t h = 0x2545f4914f6cdd1dULL;
+  uint64_t h = kLabelsHashSeed;
   for (const auto& l : labels) h = hashBytes(l.value, hashBytes(l.name, h));
-  return mix64(h ^ labels.size());
+  return finishLabelsHash(h, labels.size());
 }
 
 inline bool labelsSorted(std::span<const LabelView> labels) {

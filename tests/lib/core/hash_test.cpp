@@ -27,6 +27,23 @@ TEST_CASE("hashBytes covers every length and every byte") {
   }
 }
 
+TEST_CASE("hashBytesOr is hashBytes and sees every byte's high bit") {
+  for (size_t len = 0; len < 70; ++len) {
+    std::string s(len, 'a');
+    for (size_t i = 0; i < len; ++i) s[i] = static_cast<char>('a' + (i * 7) % 26);
+    uint64_t bits = 0;
+    CHECK(hashBytesOr(s, 12345, bits) == hashBytes(s, 12345));
+    CHECK((bits & 0x8080808080808080ULL) == 0);
+    for (size_t i = 0; i < len; ++i) {
+      std::string t = s;
+      t[i] = static_cast<char>(0x80 | (i & 0x7f));
+      uint64_t tbits = 0;
+      CHECK(hashBytesOr(t, 99, tbits) == hashBytes(t, 99));
+      CHECK_MESSAGE((tbits & 0x8080808080808080ULL) != 0, "length " << len << ", byte " << i);
+    }
+  }
+}
+
 TEST_CASE("label-set hashes separate names from values and sets from each other") {
   std::vector<LabelView> a = {{"ab", "c"}};
   std::vector<LabelView> b = {{"a", "bc"}};
