@@ -100,6 +100,17 @@ struct Series {
   // The label stages' result was replayed from a cached plan
   // (pipeline/plan_cache.h): those stages skip the series.
   bool planned = false;
+  // Set by the 1.0 decoder's fast path: `raw` is in the canonical form (only
+  // name-then-value labels with one-byte lengths, sorted on the wire, and
+  // samples), so equal bytes up to the last label mean equal label sets.
+  bool canonical = false;
+  // The series' shape, set by the decoders (shaped = true): its metric name
+  // (a view into the __name__ value) and whether it has `le` / `quantile`
+  // labels. Those three labels are protected, so no stage changes the shape.
+  bool shaped = false;
+  bool has_le = false;
+  bool has_quantile = false;
+  std::string_view name;
 };
 
 // Remote-write 2.0 parts of a batch (decode_v2.h), empty for a 1.0 request.

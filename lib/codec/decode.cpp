@@ -266,8 +266,14 @@ bool fastSeries(std::string_view msg, const FastLimits limits, SeriesBatch& b, S
       }
       prev_name = name;
       prev_len = nl;
-      if (nl == core::kMetricNameLabel.size() && std::memcmp(name, core::kMetricNameLabel.data(), nl) == 0)
+      if (nl == core::kMetricNameLabel.size() && std::memcmp(name, core::kMetricNameLabel.data(), nl) == 0) {
         has_name = vl != 0;
+        s.name = std::string_view(value, vl);
+      } else if (nl == 2 && name[0] == 'l' && name[1] == 'e') {
+        s.has_le = true;
+      } else if (nl == 8 && std::memcmp(name, "quantile", 8) == 0) {
+        s.has_quantile = true;
+      }
       // The hash reads every byte of name and value: it also collects them for
       // the ASCII check (tags and one-byte lengths are ASCII).
       h = core::hashBytesOr(std::string_view(value, vl), core::hashBytesOr(std::string_view(name, nl), h, bits), bits);
@@ -309,6 +315,8 @@ bool fastSeries(std::string_view msg, const FastLimits limits, SeriesBatch& b, S
   s.label_count = label_count;
   s.hash = core::finishLabelsHash(h, label_count);
   s.input_hash = s.hash;
+  s.canonical = true;
+  s.shaped = true;
   return true;
 }
 
@@ -432,7 +440,7 @@ core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, Seri
         if (fastSeries(payload, fast_limits, out, s)) continue;
         out.labels.resize(s.label_begin);
         out.samples.resize(s.sample_begin);
-        out.series.pop_back();
+        out.series.pop_back();  // (with whatever shape the fast path had noted)
         if (auto st = parseSeries(out.series.size(), payload, limits, out); !st) return st;
       } else {
         MetadataView m;

@@ -74,7 +74,14 @@ inline core::Status checkSeries(size_t idx, Series& s, SeriesBatch& b) {
       if (c == 0) return fail(at(idx) + "duplicate label name " + quoted(labels[i].name));
       if (c > 0) sorted = false;
     }
-    if (labels[i].name == core::kMetricNameLabel) has_name = !labels[i].value.empty();
+    if (labels[i].name == core::kMetricNameLabel) {
+      has_name = !labels[i].value.empty();
+      s.name = labels[i].value;
+    } else if (labels[i].name == "le") {
+      s.has_le = true;
+    } else if (labels[i].name == "quantile") {
+      s.has_quantile = true;
+    }
   }
   if (!sorted) {
     std::sort(labels.begin(), labels.end(), [](const LabelView& a, const LabelView& c) { return a.name < c.name; });
@@ -93,6 +100,7 @@ inline core::Status checkSeries(size_t idx, Series& s, SeriesBatch& b) {
       return fail(at(idx) + "histograms out of timestamp order at histogram " + std::to_string(i));
   s.hash = core::hashLabels(labels);
   s.input_hash = s.hash;
+  s.shaped = true;
   return core::Status::Ok();
 }
 

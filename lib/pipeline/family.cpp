@@ -90,11 +90,14 @@ void TypeTable::observe(const codec::SeriesBatch& batch) {
   }
   for (const auto& s : batch.series) {
     auto labels = batch.labelsOf(s);
-    std::string_view name = core::metricName(labels);
-    bool has_le = false, has_quantile = false;
-    for (const auto& l : labels) {
-      has_le |= l.name == "le";
-      has_quantile |= l.name == "quantile";
+    std::string_view name = s.name;
+    bool has_le = s.has_le, has_quantile = s.has_quantile;
+    if (!s.shaped) {  // a batch not from a decoder
+      name = core::metricName(labels);
+      for (const auto& l : labels) {
+        has_le |= l.name == "le";
+        has_quantile |= l.name == "quantile";
+      }
     }
     if (!has_le && !has_quantile) continue;
     Entry e;

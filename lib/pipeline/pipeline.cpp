@@ -44,6 +44,7 @@ struct PlanScratch {
     uint32_t label_begin;  // the label set as received (still in the label pool
     uint32_t label_count;  // after a stage gave the series a new one)
     uint64_t key;
+    std::string_view wire;  // SeriesPlan::labelWire of the received labels, when canonical
   };
   std::vector<Miss> misses;
   std::vector<SeriesCount> counts;
@@ -79,7 +80,8 @@ bool Pipeline::runLabelStagesPlanned(codec::SeriesBatch& batch, StageContext& ct
     if (s.dropped) continue;
     const uint64_t key = core::hashCombine(s.hash, generation);
     const auto labels = batch.labelsOf(s);
-    const std::string_view wire = SeriesPlan::labelWire(s.raw, labels);
+    // The label bytes stand for the label set only in the canonical encoding.
+    const std::string_view wire = s.canonical ? SeriesPlan::labelWire(s.raw, labels) : std::string_view();
     // Applied under the plan cache's shard lock: the new labels are copied
     // into the batch, so nothing points into the plan once this returns.
     const bool planned = plans.visit(key, [&](const SeriesPlan& plan) {
@@ -102,7 +104,7 @@ bool Pipeline::runLabelStagesPlanned(codec::SeriesBatch& batch, StageContext& ct
       return true;
     });
     if (planned) s.planned = true;
-    else t.misses.push_back({static_cast<uint32_t>(i), s.label_begin, s.label_count, key});
+    else t.misses.push_back({static_cast<uint32_t>(i), s.label_begin, s.label_count, key, wire});
   }
   for (auto& [counter, n] : t.replay) counter->Increment(static_cast<double>(n));
 
@@ -126,8 +128,7 @@ bool Pipeline::runLabelStagesPlanned(codec::SeriesBatch& batch, StageContext& ct
     if (s.dropped) kind = SeriesPlan::Kind::kDropped;
     else if (s.label_begin != m.label_begin || s.label_count != m.label_count) kind = SeriesPlan::Kind::kRewritten;
     std::span<const core::LabelView> received(batch.labels.data() + m.label_begin, m.label_count);
-    plans.put(m.key, SeriesPlan::make(received, SeriesPlan::labelWire(s.raw, received), kind, batch.labelsOf(s),
-                                      s.hash, s.merge, t.plan_counts));
+    plans.put(m.key, SeriesPlan::make(received, m.wire, kind, batch.labelsOf(s), s.hash, s.merge, t.plan_counts));
   }
   return any;
 }

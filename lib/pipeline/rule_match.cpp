@@ -94,8 +94,8 @@ LabelRules labelRules(const rules::RuleSet& rs, std::string_view label) {
   return out;
 }
 
-const FamilyInfo& FamilyMemo::resolve(std::span<const core::LabelView> labels) {
-  shape_ = seriesShape(labels);
+const FamilyInfo& FamilyMemo::resolve(const codec::Series& s, std::span<const core::LabelView> labels) {
+  shape_ = s.shaped ? SeriesShape{s.name, s.has_le, s.has_quantile} : seriesShape(labels);
   const std::string_view name = shape_.name;
   // Slot by length and the last bytes (names of one family differ there:
   // _bucket/_sum/_count); cheaper than hashing the whole name per series.

@@ -72,8 +72,10 @@ LabelRules labelRules(const rules::RuleSet& rs, std::string_view label);
 class FamilyMemo {
  public:
   explicit FamilyMemo(StageContext& ctx) : ctx_(ctx) {}
-  // The series' shape and family (FamilyInfo::family views into `labels`' name).
-  const FamilyInfo& resolve(std::span<const core::LabelView> labels);
+  // The series' shape (from the decoder when it noted it, else from `labels`,
+  // the series' current labels) and family (FamilyInfo::family views into the
+  // series' name).
+  const FamilyInfo& resolve(const codec::Series& s, std::span<const core::LabelView> labels);
   const SeriesShape& shape() const { return shape_; }
   // The rules matching the last resolved family.
   const FamilyRules& rules(const rules::RuleSet& rs);

@@ -226,7 +226,7 @@ Outcome CardinalityStage::process(codec::SeriesBatch& batch, StageContext& ctx) 
   for (auto& s : batch.series) {
     if (s.dropped) continue;
     auto labels = batch.labelsOf(s);
-    const FamilyInfo& info = families.resolve(labels);
+    const FamilyInfo& info = families.resolve(s, labels);
     const SeriesShape& shape = families.shape();
     Run* rp = runFor(info.family);
     if (!rp) continue;

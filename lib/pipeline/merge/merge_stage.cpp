@@ -60,7 +60,7 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
     FamilyMemo families(ctx);
     for (const auto& s : batch.series) {
       if (s.dropped) continue;
-      families.resolve(batch.labelsOf(s));
+      families.resolve(s, batch.labelsOf(s));
       const bool merged = s.merge || families.merged();
       ctx.explain->push_back(merged ? "merge: the family is merged; the output series is emitted by the merge engine "
                                       "every --aggregation.interval, type-correctly"
@@ -147,7 +147,7 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
   // (marking their families merged), then the others of merged families.
   for (auto& s : batch.series) {
     if (!s.merge || s.dropped) continue;
-    const FamilyInfo& info = families.resolve(batch.labelsOf(s));
+    const FamilyInfo& info = families.resolve(s, batch.labelsOf(s));
     if (ctx.types && !families.merged()) {
       ctx.types->markMerged(info.family, ctx.ruleset_generation);
       families.invalidateMerged();
@@ -157,7 +157,7 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
   if (ctx.types && ctx.types->mergedFamilies() != 0) {
     for (auto& s : batch.series) {
       if (s.merge || s.dropped) continue;
-      const FamilyInfo& info = families.resolve(batch.labelsOf(s));
+      const FamilyInfo& info = families.resolve(s, batch.labelsOf(s));
       if (!families.merged()) continue;
       s.merge = true;
       absorb(s, info);

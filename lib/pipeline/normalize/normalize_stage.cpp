@@ -97,7 +97,7 @@ Outcome NormalizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) co
     if (s.dropped || s.planned) continue;
     if (ctx.cache && ctx.cache->find(s.hash, generation, kCacheStage)) continue;
     auto labels = batch.labelsOf(s);
-    families.resolve(labels);
+    families.resolve(s, labels);
     const FamilyRules& fr = families.rules(*rs);
     bool changed = false;
     if (!fr.none()) {

@@ -98,7 +98,7 @@ Outcome RelabelStage::process(codec::SeriesBatch& batch, StageContext& ctx) cons
       }
     }
     auto labels = batch.labelsOf(s);
-    families.resolve(labels);
+    families.resolve(s, labels);
     const FamilyRules& family_rules = families.rules(*rs);
     auto remember = [&](uint32_t action) {
       if (ctx.cache) ctx.cache->put(s.hash, generation, kSeriesCacheStage, {kSeriesCacheStage, action, 0});

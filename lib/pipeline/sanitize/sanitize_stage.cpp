@@ -160,7 +160,7 @@ Outcome SanitizeStage::process(codec::SeriesBatch& batch, StageContext& ctx) con
     auto labels = batch.labelsOf(s);
     const FamilyRules* fr = nullptr;
     if (has_rules && ctx.types) {
-      families.resolve(labels);
+      families.resolve(s, labels);
       fr = &families.rules(*rs);
     }
     bool changed = false, collapse = false, drop_series = false;

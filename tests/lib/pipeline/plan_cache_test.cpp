@@ -73,6 +73,16 @@ TEST_CASE("plan cache: a decoded 1.0 series is matched on its label bytes") {
   CHECK(plan->madeFrom(b.labelsOf(b.series[2]), wire(2)));
   CHECK_FALSE(plan->madeFrom(b.labelsOf(b.series[1]), wire(1)));
   CHECK_FALSE(plan->madeFrom(b.labelsOf(b.series[0]), {}));  // the same labels without their bytes: a miss
+  // Only the fast path's canonical form stands for its label set by its bytes:
+  // labels the decoder had to sort (or read in another field order) do not.
+  CHECK(b.series[0].canonical);
+  const std::string unsorted = testing::serialize(
+      testing::makeRequest({testing::makeSeries({{"job", "api"}, {"__name__", "up"}}, {{1000, 1.0}})}));
+  codec::SeriesBatch u;
+  REQUIRE(codec::decodeWriteRequest(unsorted, {}, u).ok());
+  CHECK_FALSE(u.series[0].canonical);
+  CHECK(u.series[0].shaped);
+  CHECK(u.series[0].name == "up");
   // Labels that do not point into the series' bytes (2.0 symbols, rewritten labels) have none.
   std::vector<LabelView> elsewhere{{"__name__", "up"}, {"job", "api"}};
   CHECK(SeriesPlan::labelWire(b.series[0].raw, elsewhere).empty());
