@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/hash.h"
+#include "core/sharded.h"
 
 namespace cardinal::pipeline {
 
@@ -45,21 +46,11 @@ void DecisionCache::put(uint64_t series_hash, uint64_t generation, uint32_t stag
 }
 
 size_t DecisionCache::size() const {
-  size_t n = 0;
-  for (const auto& s : shards_) {
-    std::lock_guard lock(s.mu);
-    n += s.map.size();
-  }
-  return n;
+  return core::sumOverShards(shards_, [](const Shard& s) { return s.map.size(); });
 }
 
 uint64_t DecisionCache::evictions() const {
-  uint64_t n = 0;
-  for (const auto& s : shards_) {
-    std::lock_guard lock(s.mu);
-    n += s.evictions;
-  }
-  return n;
+  return core::sumOverShards(shards_, [](const Shard& s) { return s.evictions; });
 }
 
 }  // namespace cardinal::pipeline

@@ -2,6 +2,8 @@
 
 #include <new>
 
+#include "core/sharded.h"
+
 namespace cardinal::pipeline {
 namespace {
 
@@ -180,30 +182,15 @@ void PlanCache::put(uint64_t key, SeriesPlan::Ptr plan) {
 }
 
 size_t PlanCache::size() const {
-  size_t n = 0;
-  for (const auto& s : shards_) {
-    std::lock_guard lock(s.mu);
-    n += s.used;
-  }
-  return n;
+  return core::sumOverShards(shards_, [](const Shard& s) { return s.used; });
 }
 
 size_t PlanCache::bytes() const {
-  size_t n = 0;
-  for (const auto& s : shards_) {
-    std::lock_guard lock(s.mu);
-    n += s.bytes;
-  }
-  return n;
+  return core::sumOverShards(shards_, [](const Shard& s) { return s.bytes; });
 }
 
 uint64_t PlanCache::evictions() const {
-  uint64_t n = 0;
-  for (const auto& s : shards_) {
-    std::lock_guard lock(s.mu);
-    n += s.evictions;
-  }
-  return n;
+  return core::sumOverShards(shards_, [](const Shard& s) { return s.evictions; });
 }
 
 }  // namespace cardinal::pipeline
