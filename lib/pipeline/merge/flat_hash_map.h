@@ -1,8 +1,7 @@
 #pragma once
 // A small open-addressing hash map for the merge engine's per-shard tables,
 // whose keys are already hashes. Linear probing over one contiguous slot
-// array (the used flag beside the key: a probe touches one cache line, not
-// two arrays), backward-shift deletion (no deleted markers, so probe lengths do not
+// array, backward-shift deletion (no deleted markers, so probe lengths do not
 // degrade under churn). Lookups and updates of existing keys never allocate;
 // an insert allocates only when the table grows. Not thread-safe: the owner
 // (a MergeState shard) holds its lock.
@@ -30,7 +29,7 @@ class FlatHashMap {
   Value* find(const Key& key) {
     if (size_ == 0) return nullptr;
     for (size_t i = home(key);; i = (i + 1) & mask_) {
-      if (!slots_[i].used) return nullptr;
+      if (!used_[i]) return nullptr;
       if (slots_[i].key == key) return &slots_[i].value;
     }
   }
@@ -45,9 +44,9 @@ class FlatHashMap {
   std::pair<Value*, bool> tryEmplace(const Key& key) {
     if ((size_ + 1) * 4 > slots_.size() * 3) grow();
     size_t i = home(key);
-    for (; slots_[i].used; i = (i + 1) & mask_)
+    for (; used_[i]; i = (i + 1) & mask_)
       if (slots_[i].key == key) return {&slots_[i].value, false};
-    slots_[i].used = 1;
+    used_[i] = 1;
     slots_[i].key = key;
     slots_[i].value = Value{};
     ++size_;
@@ -58,20 +57,20 @@ class FlatHashMap {
     if (size_ == 0) return false;
     size_t i = home(key);
     for (;; i = (i + 1) & mask_) {
-      if (!slots_[i].used) return false;
+      if (!used_[i]) return false;
       if (slots_[i].key == key) break;
     }
     // Backward shift: pull later members of the probe run into the hole
     // unless that would move them before their home slot.
     size_t hole = i;
-    for (size_t j = (hole + 1) & mask_; slots_[j].used; j = (j + 1) & mask_) {
+    for (size_t j = (hole + 1) & mask_; used_[j]; j = (j + 1) & mask_) {
       size_t h = home(slots_[j].key);
       bool movable = hole <= j ? (h <= hole || h > j) : (h <= hole && h > j);
       if (!movable) continue;
       slots_[hole] = std::move(slots_[j]);
       hole = j;
     }
-    slots_[hole].used = 0;
+    used_[hole] = 0;
     slots_[hole].value = Value{};  // release what the value owned
     --size_;
     return true;
@@ -80,16 +79,17 @@ class FlatHashMap {
   template <typename F>
   void forEach(F&& f) {
     for (size_t i = 0; i < slots_.size(); ++i)
-      if (slots_[i].used) f(static_cast<const Key&>(slots_[i].key), slots_[i].value);
+      if (used_[i]) f(static_cast<const Key&>(slots_[i].key), slots_[i].value);
   }
   template <typename F>
   void forEach(F&& f) const {
     for (size_t i = 0; i < slots_.size(); ++i)
-      if (slots_[i].used) f(static_cast<const Key&>(slots_[i].key), static_cast<const Value&>(slots_[i].value));
+      if (used_[i]) f(static_cast<const Key&>(slots_[i].key), static_cast<const Value&>(slots_[i].value));
   }
 
   void clear() {
     slots_.clear();
+    used_.clear();
     size_ = 0;
     mask_ = 0;
   }
@@ -97,7 +97,6 @@ class FlatHashMap {
  private:
   struct Slot {
     Key key{};
-    uint8_t used = 0;
     Value value{};
   };
 
@@ -106,17 +105,21 @@ class FlatHashMap {
   void grow() {
     size_t cap = slots_.empty() ? 16 : slots_.size() * 2;
     std::vector<Slot> old_slots(cap);
+    std::vector<uint8_t> old_used(cap, 0);
     old_slots.swap(slots_);
+    old_used.swap(used_);
     mask_ = cap - 1;
     for (size_t i = 0; i < old_slots.size(); ++i) {
-      if (!old_slots[i].used) continue;
+      if (!old_used[i]) continue;
       size_t j = home(old_slots[i].key);
-      while (slots_[j].used) j = (j + 1) & mask_;
+      while (used_[j]) j = (j + 1) & mask_;
+      used_[j] = 1;
       slots_[j] = std::move(old_slots[i]);
     }
   }
 
   std::vector<Slot> slots_;
+  std::vector<uint8_t> used_;
   size_t size_ = 0;
   size_t mask_ = 0;
 };
