@@ -104,7 +104,7 @@ bool Pipeline::runLabelStagesPlanned(codec::SeriesBatch& batch, StageContext& ct
       return true;
     });
     if (planned) s.planned = true;
-    else t.misses.push_back({static_cast<uint32_t>(i), s.label_begin, s.label_count, key, wire});
+    else if (plans.admits(key)) t.misses.push_back({static_cast<uint32_t>(i), s.label_begin, s.label_count, key, wire});
   }
   for (auto& [counter, n] : t.replay) counter->Increment(static_cast<double>(n));
 

@@ -2,6 +2,7 @@
 
 #include <new>
 
+#include "core/hash.h"
 #include "core/sharded.h"
 
 namespace cardinal::pipeline {
@@ -151,11 +152,25 @@ PlanCache::~PlanCache() {
       if (slot.plan) SeriesPlan::Free{}(slot.plan);
 }
 
+namespace {
+constexpr uint32_t kMaxAdmitShift = 10;  // at least 1 in 1024 new label sets is still tried
+// The bits admission looks at: independent of the bits that pick the shard and the slot.
+uint64_t admissionBits(uint64_t key) { return core::mix64(key ^ 0x2545f4914f6cdd1dULL); }
+}  // namespace
+
+bool PlanCache::admits(uint64_t key) const {
+  if (per_shard_bytes_ == 0) return false;
+  const Shard& s = shardFor(key);
+  const uint32_t shift = s.admit_shift.load(std::memory_order_relaxed);
+  return !s.full.load(std::memory_order_relaxed) || shift == 0 || (admissionBits(key) & ((uint64_t{1} << shift) - 1)) == 0;
+}
+
 void PlanCache::put(uint64_t key, SeriesPlan::Ptr plan) {
   const size_t size = plan->bytes() + sizeof(Slot) * 2 + sizeof(uint64_t);  // with its slot and ring entry
   if (size > per_shard_bytes_) return;  // a zero budget (or a huge label set): nothing is cached
   Shard& s = shardFor(key);
   std::lock_guard lock(s.mu);
+  if (!admits(key)) return;
   if ((s.used + 1) * 4 > s.slots.size() * 3) s.grow();
   Slot* slot = s.slotFor(key);
   if (slot->plan) {  // the same key made again (two threads, or a collision): the newer plan wins
@@ -176,8 +191,17 @@ void PlanCache::put(uint64_t key, SeriesPlan::Ptr plan) {
     Slot* victim = s.slotFor(old);
     if (!victim->plan) continue;
     s.bytes -= victim->plan->bytes() + sizeof(Slot) * 2 + sizeof(uint64_t);
+    // Admission: a plan that leaves unused means plans do not live long
+    // enough to be replayed: admit half as many; one that was used, twice as many.
+    const uint32_t shift = s.admit_shift.load(std::memory_order_relaxed);
+    if (victim->plan->replays_ == 0) {
+      if (shift < kMaxAdmitShift) s.admit_shift.store(shift + 1, std::memory_order_relaxed);
+    } else if (shift > 0) {
+      s.admit_shift.store(shift - 1, std::memory_order_relaxed);
+    }
     s.erase(victim);
     ++s.evictions;
+    s.full.store(true, std::memory_order_relaxed);
   }
 }
 

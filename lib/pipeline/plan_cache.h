@@ -19,9 +19,17 @@
 // for the slot, then the plan's contiguous bytes.
 //
 // Bounded by bytes; each shard evicts its oldest plans (insertion order) when
-// over its share. Thread-safe, sharded.
+// over its share. When more label sets repeat than fit, insertion order alone
+// would evict every plan before its series comes back (a scrape cycle longer
+// than the cache: no hit at all, and a plan built for every series). So a
+// full shard admits only a fraction of new plans, chosen by key (the same
+// label sets each time, so they stay): halved whenever a plan leaves without
+// ever having been replayed, doubled whenever one leaves after a replay. The
+// cached fraction then settles where the kept plans live long enough to be
+// replayed. Thread-safe, sharded.
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -38,6 +46,8 @@ class Counter;
 }
 
 namespace cardinal::pipeline {
+
+class PlanCache;
 
 class SeriesPlan {
  public:
@@ -78,6 +88,7 @@ class SeriesPlan {
   size_t bytes() const { return sizeof(SeriesPlan) + counts_bytes() + in_size_ + out_size_; }
 
  private:
+  friend class PlanCache;
   SeriesPlan() = default;
   size_t counts_bytes() const { return n_counts_ * sizeof(prometheus::Counter*); }
   const char* data() const { return reinterpret_cast<const char*>(this + 1); }
@@ -90,6 +101,7 @@ class SeriesPlan {
   uint32_t in_size_ = 0;
   uint32_t out_size_ = 0;
   uint32_t n_counts_ = 0;
+  mutable uint32_t replays_ = 0;  // counted under the shard lock (PlanCache::visit)
   Kind kind_ = Kind::kUnchanged;
   bool merge_ = false;
   bool wire_ = false;
@@ -111,8 +123,13 @@ class PlanCache {
     const Shard& s = shardFor(key);
     std::lock_guard lock(s.mu);
     const SeriesPlan* p = s.find(key);
-    return p != nullptr && f(*p);
+    if (p == nullptr || !f(*p)) return false;
+    ++p->replays_;
+    return true;
   }
+  // Whether a plan made now for `key` would be kept (see admission above):
+  // callers skip making the ones that would not.
+  bool admits(uint64_t key) const;
   void put(uint64_t key, SeriesPlan::Ptr plan);
 
   size_t size() const;
@@ -132,6 +149,8 @@ class PlanCache {
     std::deque<uint64_t> order;  // keys in insertion order (oldest first)
     size_t bytes = 0;
     uint64_t evictions = 0;
+    std::atomic<uint32_t> admit_shift{0};  // when full, admit keys whose low admit_shift bits are 0
+    std::atomic<bool> full{false};         // has evicted: admission applies
     const SeriesPlan* find(uint64_t key) const;
     Slot* slotFor(uint64_t key);  // the key's slot, or the empty slot it would take
     void erase(Slot* slot);
