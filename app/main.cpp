@@ -430,7 +430,7 @@ int run(Options& o) {
       if (ec) return;
       emitMerged();
       // Size of the merge state (every tenant's), for the soak's flat-or-not reading.
-      double outputs = 0, inputs = 0, tombstones = 0, plans = 0, plan_bytes = 0;
+      double outputs = 0, inputs = 0, tombstones = 0, plans = 0, plan_bytes = 0, replayed = 0, missed = 0;
       auto add = [&](const pipeline::merge::MergeState& m, const pipeline::DecisionCache& c) {
         const auto sizes = m.stats();
         outputs += static_cast<double>(sizes.outputs);
@@ -438,6 +438,8 @@ int run(Options& o) {
         tombstones += static_cast<double>(sizes.tombstones);
         plans += static_cast<double>(c.plans.size());
         plan_bytes += static_cast<double>(c.plans.bytes());
+        replayed += static_cast<double>(c.plans.replays());
+        missed += static_cast<double>(c.plans.misses());
       };
       if (tenants) {
         for (pipeline::Tenant* t : tenants->all()) add(*t->merge, *t->cache);
@@ -449,6 +451,11 @@ int run(Options& o) {
       merge_metrics.state_tombstones.Set(tombstones);
       metrics.plan_cache_plans.Set(plans);
       metrics.plan_cache_bytes.Set(plan_bytes);
+      // The caches keep running totals; the counters take what was added since.
+      if (replayed > metrics.plan_cache_replayed.Value())
+        metrics.plan_cache_replayed.Increment(replayed - metrics.plan_cache_replayed.Value());
+      if (missed > metrics.plan_cache_missed.Value())
+        metrics.plan_cache_missed.Increment(missed - metrics.plan_cache_missed.Value());
       schedule_emit();
     });
   };

@@ -3,14 +3,13 @@
 #include <algorithm>
 
 #include "core/hash.h"
+#include "pipeline/cardinality/cardinality_stage.h"
 #include "pipeline/decision_cache.h"
 #include "pipeline/family.h"
-
-#include "pipeline/cardinality/cardinality_stage.h"
 #include "pipeline/merge/merge_stage.h"
 #include "pipeline/normalize/normalize_stage.h"
-#include "pipeline/sanitize/sanitize_stage.h"
 #include "pipeline/relabel/relabel_stage.h"
+#include "pipeline/sanitize/sanitize_stage.h"
 
 namespace cardinal::pipeline {
 

@@ -217,4 +217,12 @@ uint64_t PlanCache::evictions() const {
   return core::sumOverShards(shards_, [](const Shard& s) { return s.evictions; });
 }
 
+uint64_t PlanCache::replays() const {
+  return core::sumOverShards(shards_, [](const Shard& s) { return s.replays; });
+}
+
+uint64_t PlanCache::misses() const {
+  return core::sumOverShards(shards_, [](const Shard& s) { return s.misses; });
+}
+
 }  // namespace cardinal::pipeline

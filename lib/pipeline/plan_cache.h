@@ -123,8 +123,12 @@ class PlanCache {
     const Shard& s = shardFor(key);
     std::lock_guard lock(s.mu);
     const SeriesPlan* p = s.find(key);
-    if (p == nullptr || !f(*p)) return false;
+    if (p == nullptr || !f(*p)) {
+      ++s.misses;
+      return false;
+    }
     ++p->replays_;
+    ++s.replays;
     return true;
   }
   // Whether a plan made now for `key` would be kept (see admission above):
@@ -135,6 +139,8 @@ class PlanCache {
   size_t size() const;
   size_t bytes() const;
   uint64_t evictions() const;
+  uint64_t replays() const;  // visits that found a plan made from the label set
+  uint64_t misses() const;   // visits that did not
   size_t maxBytes() const { return per_shard_bytes_ * kShards; }
 
  private:
@@ -149,6 +155,7 @@ class PlanCache {
     std::deque<uint64_t> order;  // keys in insertion order (oldest first)
     size_t bytes = 0;
     uint64_t evictions = 0;
+    mutable uint64_t replays = 0, misses = 0;  // under mu
     std::atomic<uint32_t> admit_shift{0};  // when full, admit keys whose low admit_shift bits are 0
     std::atomic<bool> full{false};         // has evicted: admission applies
     const SeriesPlan* find(uint64_t key) const;

@@ -65,7 +65,17 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& r)
                            .Name("cardinal_plan_cache_bytes")
                            .Help("Memory the label-set plans take (bounded by --cache.plan-memory per tenant).")
                            .Register(r)
-                           .Add({})) {}
+                           .Add({})),
+      plan_cache_replayed(prometheus::BuildCounter()
+                              .Name("cardinal_plan_cache_series_total")
+                              .Help("Series looked up in the label-set plans, by result (replayed: the label stages' "
+                                    "result replayed; missed: the stages ran). Updated each aggregation interval.")
+                              .Register(r)
+                              .Add({{"result", "replayed"}})),
+      plan_cache_missed(prometheus::BuildCounter()
+                            .Name("cardinal_plan_cache_series_total")
+                            .Register(r)
+                            .Add({{"result", "missed"}})) {}
 
 void ProxyMetrics::countRequest(const std::string& handler, int code, double seconds) {
   http_requests.Add({{"handler", handler}, {"code", std::to_string(code)}}).Increment();

@@ -46,6 +46,10 @@ struct ProxyMetrics {
   // Label-set plans held (pipeline/plan_cache.h), every tenant's, as of the last emit.
   prometheus::Gauge& plan_cache_plans;
   prometheus::Gauge& plan_cache_bytes;
+  // Series whose labels were replayed from a plan, or looked up without one
+  // (brought up to date each aggregation interval).
+  prometheus::Counter& plan_cache_replayed;
+  prometheus::Counter& plan_cache_missed;
 
   void countRequest(const std::string& handler, int code, double seconds);
   void countRejected(const char* reason) { rejected.Add({{"reason", reason}}).Increment(); }

@@ -523,6 +523,8 @@ TEST_CASE("fault suite: SIGTERM under load: in-flight requests drain, snapshot w
   // Label-set plans (what the rules did to each id's series), within their budget.
   CHECK(cardinal.metric("cardinal_plan_cache_plans").value_or(0) > 10);
   CHECK(cardinal.metric("cardinal_plan_cache_bytes").value_or(0) > 0);
+  CHECK(cardinal.metric("cardinal_plan_cache_series_total", {{"result", "missed"}}).value_or(0) > 10);
+  CHECK(cardinal.metric("cardinal_plan_cache_series_total", {{"result", "replayed"}}).has_value());
   CHECK(cardinal.metric("cardinal_plan_cache_bytes").value_or(1e18) <= 128.0 * 1024 * 1024);
   const auto term_wall = std::filesystem::file_time_type::clock::now();
   const auto term_at = Clock::now();

@@ -212,6 +212,8 @@ TEST_CASE("plan cache: a replayed plan gives what the label stages give and coun
   auto second = with_plans.run(raw);  // every series from its plan
   for (bool p : second.planned) CHECK(p);
   for (bool p : first.planned) CHECK_FALSE(p);
+  CHECK(with_plans.cache.plans.misses() == 5);
+  CHECK(with_plans.cache.plans.replays() == 5);
   CHECK(second.labels == first.labels);
   CHECK(second.merge == first.merge);
 
