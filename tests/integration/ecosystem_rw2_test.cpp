@@ -116,22 +116,6 @@ void checkFixtureStored(const std::string& what, const PromApi& receiver, const 
   MESSAGE(what << " holds " << stored.size() << " fixture series, " << n << " samples");
 }
 
-std::string v2RemoteWriteYaml(const std::vector<std::string>& urls) {
-  std::string out = "remote_write:\n";
-  for (const auto& url : urls) {
-    out += "  - url: " + url +
-           "\n"
-           "    protobuf_message: io.prometheus.write.v2.Request\n"
-           "    queue_config:\n"
-           "      min_shards: 1\n"
-           "      max_shards: 1\n"
-           "      batch_send_deadline: 500ms\n"
-           "      min_backoff: 30ms\n"
-           "      max_backoff: 500ms\n";
-  }
-  return out;
-}
-
 std::string join(const std::vector<std::string>& lines) {
   std::string out;
   for (size_t i = 0; i < lines.size() && i < 20; ++i) out += lines[i] + "\n";
@@ -151,7 +135,7 @@ TEST_CASE("rw2: Prometheus 3 sends 2.0 through Cardinal to Prometheus 2.42 (1.0)
   ScrapeTarget target;
   Prometheus3 sender(dir, "prometheus3-agent",
                      scrapeConfigYaml("fixture", target.hostPort()) +
-                         v2RemoteWriteYaml({rec_v1.writeUrl(), rec_v2.writeUrl()}),
+                         orderedRemoteWriteYaml({rec_v1.writeUrl(), rec_v2.writeUrl()}, "protobuf_message: io.prometheus.write.v2.Request"),
                      true);
   INFO(describe(sender.process()));
   INFO(describe(cardinal_v1.process()));

@@ -1365,12 +1365,12 @@ std::string scrapeConfigYaml(const std::string& job, const std::string& target_h
          "      - targets: [\"" + target_host_port + "\"]\n";
 }
 
-std::string orderedRemoteWriteYaml(const std::vector<std::string>& urls) {
+std::string orderedRemoteWriteYaml(const std::vector<std::string>& urls, const std::string& extra) {
   std::string out = "remote_write:\n";
   for (const auto& url : urls) {
-    out += "  - url: " + url +
-           "\n"
-           "    queue_config:\n"
+    out += "  - url: " + url + "\n";
+    if (!extra.empty()) out += "    " + extra + "\n";
+    out += "    queue_config:\n"
            "      min_shards: 1\n"
            "      max_shards: 1\n"
            "      batch_send_deadline: 500ms\n"

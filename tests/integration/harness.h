@@ -500,7 +500,9 @@ std::string scrapeConfigYaml(const std::string& job, const std::string& target_h
 // queue with one shard (max_shards: 1), so that each destination receives the samples strictly
 // in the order they were scraped, one request at a time, and with short batch deadlines and
 // backoffs (500 ms, 30 ms .. 500 ms) so tests do not wait long.
-std::string orderedRemoteWriteYaml(const std::vector<std::string>& urls);
+// `extra`: more lines for each entry, e.g. "protobuf_message: io.prometheus.write.v2.Request"
+// (Prometheus 3 sending remote-write 2.0).
+std::string orderedRemoteWriteYaml(const std::vector<std::string>& urls, const std::string& extra = "");
 
 // A scrape target whose series churn, the case label-dropping rules exist for:
 //   orders_total{order_id="<fresh UUIDv4>", env="prod"} 1   x ids_per_scrape, new on every
