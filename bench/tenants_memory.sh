@@ -5,20 +5,19 @@
 set -euo pipefail
 B=$(cd "${1:-build}" && pwd)
 TENANTS=${TENANTS:-50}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-cd "$W"
-"$B/cardinal_sink" --threads=1 --decode=scan --listen=127.0.0.1:0 --port-file=sink.port > sink.log 2>&1 & SINK=$!
+source "$(dirname "$0")/lib.sh"
+bench_init tenants-memory
+cd "$work"
+"$B/cardinal_sink" --threads=1 --decode=scan --listen=127.0.0.1:0 --port-file=sink.port > sink.log 2>&1 &
+pids+=("$!")
 for _ in $(seq 50); do [ -s sink.port ] && break; sleep 0.1; done
 SP=$(cat sink.port)
 mkdir st
-"$B/cardinal" --web.listen-address=127.0.0.1:0 --upstream.url="http://127.0.0.1:$SP/api/v1/write" --storage.path=st \
-  --tenant.header=X-Scope-OrgID --tenant.max-tenants=$((TENANTS + 2)) > cardinal.log 2>&1 & C=$!
-PORT=
-for _ in $(seq 100); do
-  PORT=$(grep -o 'listen=127.0.0.1:[0-9]*' cardinal.log | head -1 | cut -d: -f2) && [ -n "$PORT" ] && break
-  sleep 0.1
-done
+PORT=$(free_port)
+"$B/cardinal" --web.listen-address="127.0.0.1:$PORT" --upstream.url="http://127.0.0.1:$SP/api/v1/write" --storage.path=st \
+  --tenant.header=X-Scope-OrgID --tenant.max-tenants=$((TENANTS + 2)) > cardinal.log 2>&1 &
+C=$!; pids+=("$C")
+wait_ready "http://127.0.0.1:$PORT/-/ready" "$C" cardinal cardinal.log
 send() {
   "$B/cardinal_loadgen" --url="http://127.0.0.1:$PORT/api/v1/write" --mix=seed --fresh-ratio=0.2 --seed="$2" --pool=8 \
     --series-per-request=500 --concurrency=1 --requests=20 --header "X-Scope-OrgID: $1" > /dev/null 2>&1
@@ -29,5 +28,3 @@ r0=$(rss)
 for i in $(seq 1 "$TENANTS"); do send "t$i" $((i + 1)); done
 r1=$(rss)
 echo "rss_kb with 1 tenant: $r0; with $((TENANTS + 1)): $r1; per added tenant: $(((r1 - r0) / TENANTS)) KiB"
-kill "$C"; wait "$C" || true
-kill "$SINK"

@@ -8,36 +8,30 @@ set -euo pipefail
 B=$(cd "${1:-build}" && pwd)
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-cd "$W"
-"$B/cardinal_sink" --threads=1 --decode=scan --listen=127.0.0.1:0 --port-file=sink.port > sink.log 2>&1 & SINK=$!
+source "$(dirname "$0")/lib.sh"
+bench_init tenants-overhead
+cd "$work"
+"$B/cardinal_sink" --threads=1 --decode=scan --listen=127.0.0.1:0 --port-file=sink.port > sink.log 2>&1 &
+pids+=("$!")
 for _ in $(seq 50); do [ -s sink.port ] && break; sleep 0.1; done
 SP=$(cat sink.port)
-cpu() { awk '{print ($14+$15)/100}' "/proc/$1/stat"; }
-start_cardinal() {  # $1 log file, rest: extra flags; sets C and PORT
-  local log=$1; shift
-  rm -rf st && mkdir st
-  "$B/cardinal" --web.listen-address=127.0.0.1:0 --upstream.url="http://127.0.0.1:$SP/api/v1/write" \
-    --storage.path=st "$@" > "$log" 2>&1 & C=$!
-  PORT=
-  for _ in $(seq 100); do
-    PORT=$(grep -o 'listen=127.0.0.1:[0-9]*' "$log" | head -1 | cut -d: -f2) && [ -n "$PORT" ] && break
-    sleep 0.1
-  done
-}
+cpu() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
 for r in $(seq 1 "$ROUNDS"); do
   for mode in off on; do
     extra=(); hdr=()
     if [ "$mode" = on ]; then extra=(--tenant.header=X-Scope-OrgID); hdr=(--header "X-Scope-OrgID: team-a"); fi
-    start_cardinal "cardinal-$mode.log" "${extra[@]}"
+    rm -rf st && mkdir st
+    PORT=$(free_port)
+    "$B/cardinal" --web.listen-address="127.0.0.1:$PORT" --upstream.url="http://127.0.0.1:$SP/api/v1/write" \
+      --storage.path=st "${extra[@]}" > "cardinal-$mode.log" 2>&1 &
+    C=$!; pids+=("$C")
+    wait_ready "http://127.0.0.1:$PORT/-/ready" "$C" cardinal "cardinal-$mode.log"
     c0=$(cpu "$C")
     out=$("$B/cardinal_loadgen" --url="http://127.0.0.1:$PORT/api/v1/write" --mix=seed --fresh-ratio=0.2 --seed=1 \
           --pool=64 --series-per-request=2000 --concurrency=4 --duration="$DURATION" "${hdr[@]}" 2>&1 | tail -1)
     c1=$(cpu "$C")
     rss=$(awk '/VmRSS/{print $2}' "/proc/$C/status")
-    kill "$C"; wait "$C" || true
+    stop "$C"
     echo "round=$r mode=$mode proxy_cpu_s=$(echo "$c1 - $c0" | bc) rss_kb=$rss $out"
   done
 done
-kill "$SINK"
