@@ -95,7 +95,9 @@ bool Pipeline::runLabelStagesPlanned(codec::SeriesBatch& batch, StageContext& ct
           break;
         case SeriesPlan::Kind::kRewritten:
           t.labels.clear();
-          SeriesPlan::unpackLabels(batch.intern(plan.packedOut()), t.labels);
+          // New values are copied into the batch; kept labels are the request's own.
+          SeriesPlan::unpackLabels(plan.outHasBytes() ? batch.intern(plan.packedOut()) : plan.packedOut(), labels,
+                                   t.labels);
           batch.setLabels(s, t.labels, plan.outHash());
           any = true;
           break;

@@ -32,6 +32,32 @@ char* pack(std::span<const core::LabelView> labels, char* p) {
   return p;
 }
 
+constexpr uint32_t kIndex = 0xffffffffu;  // a packed "name length" that marks an index into the input
+
+// Packs `out`; with `in`, a label of `out` equal to one of `in` (both sorted by
+// name) is packed as (kIndex, its index in `in`). Returns the size, writes only
+// when `p` is set; `has_bytes` tells whether any label was packed as bytes.
+size_t packOut(std::span<const core::LabelView> out, std::span<const core::LabelView> in, char* p, bool& has_bytes) {
+  size_t n = 0, j = 0;
+  has_bytes = false;
+  for (const auto& l : out) {
+    while (j < in.size() && in[j].name < l.name) ++j;
+    if (j < in.size() && in[j].name == l.name && in[j].value == l.value) {
+      if (p) {
+        const auto idx = static_cast<uint32_t>(j);
+        std::memcpy(p + n, &kIndex, 4);
+        std::memcpy(p + n + 4, &idx, 4);
+      }
+      n += 8;
+      continue;
+    }
+    has_bytes = true;
+    if (p) pack(std::span<const core::LabelView>(&l, 1), p + n);
+    n += 8 + l.name.size() + l.value.size();
+  }
+  return n;
+}
+
 }  // namespace
 
 void SeriesPlan::Free::operator()(SeriesPlan* p) const {
@@ -44,7 +70,8 @@ SeriesPlan::Ptr SeriesPlan::make(std::span<const core::LabelView> in, std::strin
                                  std::span<prometheus::Counter* const> counts) {
   const bool wire = !in_wire.empty();
   const size_t in_size = wire ? in_wire.size() : packedSize(in);
-  const size_t out_size = kind == Kind::kRewritten ? packedSize(out) : 0;
+  bool out_has_bytes = false;
+  const size_t out_size = kind == Kind::kRewritten ? packOut(out, in, nullptr, out_has_bytes) : 0;
   const size_t counts_size = counts.size() * sizeof(prometheus::Counter*);
   void* mem = ::operator new(sizeof(SeriesPlan) + counts_size + in_size + out_size);
   Ptr p(new (mem) SeriesPlan());
@@ -55,12 +82,13 @@ SeriesPlan::Ptr SeriesPlan::make(std::span<const core::LabelView> in, std::strin
   p->kind_ = kind;
   p->merge_ = merge;
   p->wire_ = wire;
+  p->out_has_bytes_ = out_has_bytes;
   char* d = p->data();
   if (counts_size) std::memcpy(d, counts.data(), counts_size);
   d += counts_size;
   if (wire) std::memcpy(d, in_wire.data(), in_size);
   else pack(in, d);
-  if (out_size) pack(out, d + in_size);
+  if (out_size) packOut(out, in, d + in_size, out_has_bytes);
   return p;
 }
 
@@ -90,12 +118,17 @@ bool SeriesPlan::madeFrom(std::span<const core::LabelView> labels, std::string_v
   return p == end;
 }
 
-void SeriesPlan::unpackLabels(std::string_view packed, std::vector<core::LabelView>& out) {
+void SeriesPlan::unpackLabels(std::string_view packed, std::span<const core::LabelView> in,
+                              std::vector<core::LabelView>& out) {
   const char* p = packed.data();
   const char* end = p + packed.size();
   while (p < end) {
     const uint32_t nn = get32(p), vn = get32(p + 4);
     p += 8;
+    if (nn == kIndex) {
+      out.push_back(in[vn]);
+      continue;
+    }
     out.push_back({std::string_view(p, nn), std::string_view(p + nn, vn)});
     p += nn + vn;
   }

@@ -74,10 +74,16 @@ class SeriesPlan {
   // Whether `labels` (encoded as `wire`, see labelWire) is the label set this
   // plan was made from.
   bool madeFrom(std::span<const core::LabelView> labels, std::string_view wire) const;
-  // kRewritten: the resulting labels, packed (unpack with unpackLabels).
+  // kRewritten: the resulting labels, packed (unpack with unpackLabels). An
+  // output label equal to one of the received labels (a rule dropped others
+  // beside it) is kept as that label's index, not its bytes.
   std::string_view packedOut() const { return {data() + counts_bytes() + in_size_, out_size_}; }
-  // Appends the labels of a packed set to `out` (views into `packed`).
-  static void unpackLabels(std::string_view packed, std::vector<core::LabelView>& out);
+  // Whether packedOut holds bytes of its own (new values), or only indexes.
+  bool outHasBytes() const { return out_has_bytes_; }
+  // Appends the labels of a packed set to `out`: views into `packed`, and for
+  // indexes, the labels of `in` (the set the plan was made from).
+  static void unpackLabels(std::string_view packed, std::span<const core::LabelView> in,
+                           std::vector<core::LabelView>& out);
 
   Kind kind() const { return kind_; }
   bool merge() const { return merge_; }
@@ -105,6 +111,7 @@ class SeriesPlan {
   Kind kind_ = Kind::kUnchanged;
   bool merge_ = false;
   bool wire_ = false;
+  bool out_has_bytes_ = false;
 };
 
 class PlanCache {

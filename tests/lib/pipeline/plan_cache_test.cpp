@@ -39,8 +39,10 @@ TEST_CASE("plan cache: a plan applies only to the label set it was made from") {
   CHECK_FALSE(plan->madeFrom(std::vector<LabelView>{{"__name__", "up"}}, {}));                   // a prefix
   CHECK_FALSE(plan->madeFrom(std::vector<LabelView>{{"__name__", "up"}, {"job", "api"}, {"x", "1"}}, {}));
   std::vector<LabelView> got;
-  SeriesPlan::unpackLabels(plan->packedOut(), got);
+  SeriesPlan::unpackLabels(plan->packedOut(), a, got);
   CHECK(got == out);
+  CHECK_FALSE(plan->outHasBytes());  // out is a subset of a: indexes only
+  CHECK(got[0].name.data() == a[0].name.data());
   CHECK(plan->merge());
   CHECK(plan->outHash() == core::hashLabels(out));
 }
@@ -52,7 +54,7 @@ TEST_CASE("plan cache: empty names and values without a data pointer (found by t
   CHECK(plan->madeFrom(in, {}));
   CHECK_FALSE(plan->madeFrom(out, {}));
   std::vector<LabelView> got;
-  SeriesPlan::unpackLabels(plan->packedOut(), got);
+  SeriesPlan::unpackLabels(plan->packedOut(), in, got);
   REQUIRE(got.size() == 2);
   CHECK(got[1].name.empty());
   CHECK(SeriesPlan::labelWire("abc", in).empty());
