@@ -134,55 +134,10 @@ void SeriesPlan::unpackLabels(std::string_view packed, std::span<const core::Lab
   }
 }
 
-// --- shards: open addressing over (key, plan) -------------------------------
-
-const SeriesPlan* PlanCache::Shard::find(uint64_t key) const {
-  if (used == 0) return nullptr;
-  const size_t mask = slots.size() - 1;
-  for (size_t i = key & mask;; i = (i + 1) & mask) {
-    const Slot& s = slots[i];
-    if (!s.plan) return nullptr;
-    if (s.key == key) return s.plan;
-  }
-}
-
-PlanCache::Slot* PlanCache::Shard::slotFor(uint64_t key) {
-  const size_t mask = slots.size() - 1;
-  for (size_t i = key & mask;; i = (i + 1) & mask)
-    if (!slots[i].plan || slots[i].key == key) return &slots[i];
-}
-
-void PlanCache::Shard::erase(Slot* slot) {
-  const size_t mask = slots.size() - 1;
-  size_t hole = static_cast<size_t>(slot - slots.data());
-  SeriesPlan::Free{}(slot->plan);
-  slot->plan = nullptr;
-  --used;
-  // Backward shift: pull later members of the probe run into the hole unless
-  // that would move them before their home slot.
-  for (size_t j = (hole + 1) & mask; slots[j].plan; j = (j + 1) & mask) {
-    const size_t home = slots[j].key & mask;
-    const bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
-    if (!movable) continue;
-    slots[hole] = slots[j];
-    slots[j].plan = nullptr;
-    hole = j;
-  }
-}
-
-void PlanCache::Shard::grow() {
-  std::vector<Slot> old(slots.empty() ? 64 : slots.size() * 2);
-  old.swap(slots);
-  for (const Slot& s : old)
-    if (s.plan) *slotFor(s.key) = s;
-}
-
 PlanCache::PlanCache(size_t max_bytes) : per_shard_bytes_(max_bytes / kShards) {}
 
 PlanCache::~PlanCache() {
-  for (auto& s : shards_)
-    for (auto& slot : s.slots)
-      if (slot.plan) SeriesPlan::Free{}(slot.plan);
+  for (auto& s : shards_) s.plans.forEach([](uint64_t, SeriesPlan* p) { SeriesPlan::Free{}(p); });
 }
 
 namespace {
@@ -199,47 +154,45 @@ bool PlanCache::admits(uint64_t key) const {
 }
 
 void PlanCache::put(uint64_t key, SeriesPlan::Ptr plan) {
-  const size_t size = plan->bytes() + sizeof(Slot) * 2 + sizeof(uint64_t);  // with its slot and ring entry
+  const size_t size = charge(*plan);
   if (size > per_shard_bytes_) return;  // a zero budget (or a huge label set): nothing is cached
   Shard& s = shardFor(key);
   std::lock_guard lock(s.mu);
   if (!admits(key)) return;
-  if ((s.used + 1) * 4 > s.slots.size() * 3) s.grow();
-  Slot* slot = s.slotFor(key);
-  if (slot->plan) {  // the same key made again (two threads, or a collision): the newer plan wins
-    s.bytes -= slot->plan->bytes() + sizeof(Slot) * 2 + sizeof(uint64_t);
-    SeriesPlan::Free{}(slot->plan);
-    slot->plan = plan.release();
+  auto [slot, inserted] = s.plans.tryEmplace(key);
+  if (!inserted) {  // the same key made again (two threads, or a collision): the newer plan wins
+    s.bytes -= charge(**slot);
+    SeriesPlan::Free{}(*slot);
+    *slot = plan.release();
     s.bytes += size;
     return;
   }
-  slot->key = key;
-  slot->plan = plan.release();
-  ++s.used;
+  *slot = plan.release();
   s.order.push_back(key);
   s.bytes += size;
   while (s.bytes > per_shard_bytes_ && !s.order.empty()) {
     const uint64_t old = s.order.front();
     s.order.pop_front();
-    Slot* victim = s.slotFor(old);
-    if (!victim->plan) continue;
-    s.bytes -= victim->plan->bytes() + sizeof(Slot) * 2 + sizeof(uint64_t);
+    SeriesPlan** victim = s.plans.find(old);
+    if (!victim) continue;
+    s.bytes -= charge(**victim);
     // Admission: a plan that leaves unused means plans do not live long
     // enough to be replayed: admit half as many; one that was used, twice as many.
     const uint32_t shift = s.admit_shift.load(std::memory_order_relaxed);
-    if (victim->plan->replays_ == 0) {
+    if ((*victim)->replays_ == 0) {
       if (shift < kMaxAdmitShift) s.admit_shift.store(shift + 1, std::memory_order_relaxed);
     } else if (shift > 0) {
       s.admit_shift.store(shift - 1, std::memory_order_relaxed);
     }
-    s.erase(victim);
+    SeriesPlan::Free{}(*victim);
+    s.plans.erase(old);
     ++s.evictions;
     s.full.store(true, std::memory_order_relaxed);
   }
 }
 
 size_t PlanCache::size() const {
-  return core::sumOverShards(shards_, [](const Shard& s) { return s.used; });
+  return core::sumOverShards(shards_, [](const Shard& s) { return s.plans.size(); });
 }
 
 size_t PlanCache::bytes() const {

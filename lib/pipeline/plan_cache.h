@@ -13,10 +13,10 @@
 //
 // Memory latency, not instructions, is what a lookup costs (measured with
 // perf: a node-based map and a plan spread over four allocations made the
-// lookup the hottest symbol of the proxy). So a shard is one open-addressing
-// array of (key, plan) pairs, a plan is one allocation, and a plan is read
-// under its shard's lock (visit) instead of being reference-counted: one miss
-// for the slot, then the plan's contiguous bytes.
+// lookup the hottest symbol of the proxy). So a shard is an open-addressing
+// table of (key, plan pointer) (the merge engine's FlatHashMap), a plan is one
+// allocation, and a plan is read under its shard's lock (visit) instead of
+// being reference-counted: the slot, then the plan's contiguous bytes.
 //
 // Bounded by bytes; each shard evicts its oldest plans (insertion order) when
 // over its share. When more label sets repeat than fit, insertion order alone
@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "core/labels.h"
+#include "pipeline/merge/flat_hash_map.h"
 
 namespace prometheus {
 class Counter;
@@ -151,25 +152,28 @@ class PlanCache {
   size_t maxBytes() const { return per_shard_bytes_ * kShards; }
 
  private:
-  struct Slot {
-    uint64_t key = 0;
-    SeriesPlan* plan = nullptr;  // null: empty slot
+  struct KeyHash {  // keys are hashes already
+    uint64_t operator()(uint64_t k) const { return k; }
   };
   struct Shard {
     mutable std::mutex mu;
-    std::vector<Slot> slots;  // linear probing, power-of-two size, backward-shift deletion
-    size_t used = 0;
+    merge::FlatHashMap<uint64_t, SeriesPlan*, KeyHash> plans;  // owns the plans
     std::deque<uint64_t> order;  // keys in insertion order (oldest first)
     size_t bytes = 0;
     uint64_t evictions = 0;
     mutable uint64_t replays = 0, misses = 0;  // under mu
     std::atomic<uint32_t> admit_shift{0};  // when full, admit keys whose low admit_shift bits are 0
     std::atomic<bool> full{false};         // has evicted: admission applies
-    const SeriesPlan* find(uint64_t key) const;
-    Slot* slotFor(uint64_t key);  // the key's slot, or the empty slot it would take
-    void erase(Slot* slot);
-    void grow();
+    const SeriesPlan* find(uint64_t key) const {
+      SeriesPlan* const* p = plans.find(key);
+      return p ? *p : nullptr;
+    }
   };
+  // What a plan is charged: its bytes, its table slot (at most 3/4 full:
+  // about two slots and two used flags per entry) and its ring entry.
+  static size_t charge(const SeriesPlan& p) {
+    return p.bytes() + 2 * (sizeof(uint64_t) + sizeof(SeriesPlan*) + 1) + sizeof(uint64_t);
+  }
   Shard& shardFor(uint64_t k) { return shards_[(k >> 59) % kShards]; }
   const Shard& shardFor(uint64_t k) const { return shards_[(k >> 59) % kShards]; }
 

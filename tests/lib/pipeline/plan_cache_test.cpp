@@ -92,7 +92,8 @@ TEST_CASE("plan cache: a decoded 1.0 series is matched on its label bytes") {
 
 TEST_CASE("plan cache: bounded by bytes, oldest plans evicted first") {
   std::vector<LabelView> labels{{"__name__", "requests_total"}, {"instance", "10.0.0.1:9100"}};
-  const size_t one = SeriesPlan::make(labels, {}, SeriesPlan::Kind::kUnchanged, {}, 0, false, {})->bytes() + 40;
+  // A plan's bytes with its slot and ring entry (PlanCache::charge).
+  const size_t one = SeriesPlan::make(labels, {}, SeriesPlan::Kind::kUnchanged, {}, 0, false, {})->bytes() + 42;
   PlanCache cache(PlanCache::kShards * one * 4);  // room for 4 plans per shard
   size_t kept = 0;
   uint64_t last_kept = 0;
@@ -315,7 +316,8 @@ TEST_CASE("plan cache: threads replaying and recording plans under evictions giv
 
 TEST_CASE("plan cache: more repeating label sets than fit still get replays (admission), all of them when they fit") {
   std::vector<LabelView> labels{{"__name__", "requests_total"}, {"instance", "10.0.0.1:9100"}};
-  const size_t one = SeriesPlan::make(labels, {}, SeriesPlan::Kind::kUnchanged, {}, 0, false, {})->bytes() + 40;
+  // A plan's bytes with its slot and ring entry (PlanCache::charge).
+  const size_t one = SeriesPlan::make(labels, {}, SeriesPlan::Kind::kUnchanged, {}, 0, false, {})->bytes() + 42;
   constexpr size_t kCapacity = 4000;  // plans the budget holds
   // Each cycle asks for every label set once, in the same order (a scrape
   // interval); a miss makes the plan when the cache admits it.
