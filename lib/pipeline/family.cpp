@@ -78,6 +78,16 @@ void TypeTable::setType(std::string_view family, codec::MetricType type) {
   update(family, e);
 }
 
+SeriesShape seriesShape(std::span<const core::LabelView> labels) {
+  SeriesShape s;
+  for (const auto& l : labels) {
+    if (l.name == core::kMetricNameLabel) s.name = l.value;
+    else if (l.name == "le") s.has_le = true;
+    else if (l.name == "quantile") s.has_quantile = true;
+  }
+  return s;
+}
+
 void TypeTable::observe(const codec::SeriesBatch& batch) {
   for (const auto& m : batch.metadata) {
     if (m.family.empty()) continue;
@@ -89,16 +99,7 @@ void TypeTable::observe(const codec::SeriesBatch& batch) {
     setType(m.family, m.type);
   }
   for (const auto& s : batch.series) {
-    auto labels = batch.labelsOf(s);
-    std::string_view name = s.name;
-    bool has_le = s.has_le, has_quantile = s.has_quantile;
-    if (!s.shaped) {  // a batch not from a decoder
-      name = core::metricName(labels);
-      for (const auto& l : labels) {
-        has_le |= l.name == "le";
-        has_quantile |= l.name == "quantile";
-      }
-    }
+    const auto [name, has_le, has_quantile] = seriesShape(s, batch.labelsOf(s));
     if (!has_le && !has_quantile) continue;
     Entry e;
     std::string_view family = name;

@@ -17,6 +17,7 @@
 #include <functional>
 #include <cstdint>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -35,6 +36,19 @@ enum class Role {
 enum class TypeSource { kMetadata, kConvention, kRule, kDefault };
 std::string_view typeSourceName(TypeSource s);
 std::string_view metricTypeName(codec::MetricType t);
+
+// A series' metric name and `le`/`quantile` markers, what family resolution
+// needs: noted by the decoders (Series::shaped), else scanned from `labels`,
+// the series' current labels.
+struct SeriesShape {
+  std::string_view name;
+  bool has_le = false;
+  bool has_quantile = false;
+};
+SeriesShape seriesShape(std::span<const core::LabelView> labels);
+inline SeriesShape seriesShape(const codec::Series& s, std::span<const core::LabelView> labels) {
+  return s.shaped ? SeriesShape{s.name, s.has_le, s.has_quantile} : seriesShape(labels);
+}
 
 struct FamilyInfo {
   std::string_view family;  // a view into the metric name passed in

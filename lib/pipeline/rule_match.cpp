@@ -37,16 +37,6 @@ bool FamilyRules::matches(size_t i) const {
   return i < 64 && ((mask_ >> i) & 1) != 0;
 }
 
-SeriesShape seriesShape(std::span<const core::LabelView> labels) {
-  SeriesShape s;
-  for (const auto& l : labels) {
-    if (l.name == core::kMetricNameLabel) s.name = l.value;
-    else if (l.name == "le") s.has_le = true;
-    else if (l.name == "quantile") s.has_quantile = true;
-  }
-  return s;
-}
-
 LabelRules labelRules(const rules::RuleSet& rs, std::string_view label) {
   struct Hash {
     using is_transparent = void;
@@ -95,7 +85,7 @@ LabelRules labelRules(const rules::RuleSet& rs, std::string_view label) {
 }
 
 const FamilyInfo& FamilyMemo::resolve(const codec::Series& s, std::span<const core::LabelView> labels) {
-  shape_ = s.shaped ? SeriesShape{s.name, s.has_le, s.has_quantile} : seriesShape(labels);
+  shape_ = seriesShape(s, labels);
   const std::string_view name = shape_.name;
   // Slot by length and the last bytes (names of one family differ there:
   // _bucket/_sum/_count); cheaper than hashing the whole name per series.

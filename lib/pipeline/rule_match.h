@@ -44,15 +44,6 @@ class FamilyRules {
   bool direct_ = false;
 };
 
-// Scans a series' labels for the metric name and the `le`/`quantile` markers
-// the family resolution needs.
-struct SeriesShape {
-  std::string_view name;
-  bool has_le = false;
-  bool has_quantile = false;
-};
-SeriesShape seriesShape(std::span<const core::LabelView> labels);
-
 // Which of the first 64 rules name a label (labels / label_regex), and whether
 // it is protected: computed once per label name and rule set per thread, so
 // the RE2 matches and the protected-list search do not run per series. With
