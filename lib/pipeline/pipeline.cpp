@@ -50,6 +50,9 @@ struct PlanScratch {
   std::vector<core::LabelView> labels;
   std::vector<prometheus::Counter*> plan_counts;
   std::vector<std::pair<prometheus::Counter*, uint64_t>> replay;  // increments summed per counter
+  std::vector<uint32_t> items;  // the live series
+  std::vector<uint64_t> keys;   // their plan keys
+  std::vector<uint8_t> hit;     // whether a plan was applied
 };
 thread_local PlanScratch t_plan;
 
@@ -74,38 +77,48 @@ bool Pipeline::runLabelStagesPlanned(codec::SeriesBatch& batch, StageContext& ct
   // answer: plans are keyed on the rule-set generation and the type table's version.
   const uint64_t generation = core::hashCombine(ctx.ruleset_generation, ctx.types->version());
   bool any = false;
+  t.items.clear();
+  t.keys.clear();
   for (size_t i = 0; i < batch.series.size(); ++i) {
-    codec::Series& s = batch.series[i];
+    const codec::Series& s = batch.series[i];
     if (s.dropped) continue;
-    const uint64_t key = core::hashCombine(s.hash, generation);
+    t.items.push_back(static_cast<uint32_t>(i));
+    t.keys.push_back(core::hashCombine(s.hash, generation));
+  }
+  // The label bytes stand for the label set only in the canonical encoding.
+  auto wireOf = [&](const codec::Series& s, std::span<const core::LabelView> labels) {
+    return s.canonical ? SeriesPlan::labelWire(s.raw, labels) : std::string_view();
+  };
+  // Applied under the plan cache's shard lock: the new labels are copied
+  // into the batch, so nothing points into the plan once this returns.
+  plans.visitMany(t.keys, t.hit, [&](size_t j, const SeriesPlan& plan) {
+    codec::Series& s = batch.series[t.items[j]];
     const auto labels = batch.labelsOf(s);
-    // The label bytes stand for the label set only in the canonical encoding.
-    const std::string_view wire = s.canonical ? SeriesPlan::labelWire(s.raw, labels) : std::string_view();
-    // Applied under the plan cache's shard lock: the new labels are copied
-    // into the batch, so nothing points into the plan once this returns.
-    const bool planned = plans.visit(key, [&](const SeriesPlan& plan) {
-      if (!plan.madeFrom(labels, wire)) return false;
-      for (prometheus::Counter* c : plan.counts()) addReplay(t.replay, c);
-      if (plan.merge()) s.merge = true;
-      switch (plan.kind()) {
-        case SeriesPlan::Kind::kUnchanged: break;
-        case SeriesPlan::Kind::kDropped:
-          s.dropped = true;
-          any = true;
-          break;
-        case SeriesPlan::Kind::kRewritten:
-          t.labels.clear();
-          // New values are copied into the batch; kept labels are the request's own.
-          SeriesPlan::unpackLabels(plan.outHasBytes() ? batch.intern(plan.packedOut()) : plan.packedOut(), labels,
-                                   t.labels);
-          batch.setLabels(s, t.labels, plan.outHash());
-          any = true;
-          break;
-      }
-      return true;
-    });
-    if (planned) s.planned = true;
-    else if (plans.admits(key)) t.misses.push_back({static_cast<uint32_t>(i), s.label_begin, s.label_count, key, wire});
+    if (!plan.madeFrom(labels, wireOf(s, labels))) return false;
+    for (prometheus::Counter* c : plan.counts()) addReplay(t.replay, c);
+    if (plan.merge()) s.merge = true;
+    switch (plan.kind()) {
+      case SeriesPlan::Kind::kUnchanged: break;
+      case SeriesPlan::Kind::kDropped:
+        s.dropped = true;
+        any = true;
+        break;
+      case SeriesPlan::Kind::kRewritten:
+        t.labels.clear();
+        // New values are copied into the batch; kept labels are the request's own.
+        SeriesPlan::unpackLabels(plan.outHasBytes() ? batch.intern(plan.packedOut()) : plan.packedOut(), labels,
+                                 t.labels);
+        batch.setLabels(s, t.labels, plan.outHash());
+        any = true;
+        break;
+    }
+    return true;
+  });
+  for (size_t j = 0; j < t.items.size(); ++j) {
+    codec::Series& s = batch.series[t.items[j]];
+    if (t.hit[j]) s.planned = true;
+    else if (plans.admits(t.keys[j]))
+      t.misses.push_back({t.items[j], s.label_begin, s.label_count, t.keys[j], wireOf(s, batch.labelsOf(s))});
   }
   for (auto& [counter, n] : t.replay) counter->Increment(static_cast<double>(n));
 

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "core/labels.h"
+#include "core/sharded.h"
 #include "pipeline/merge/flat_hash_map.h"
 
 namespace prometheus {
@@ -139,6 +140,48 @@ class PlanCache {
     ++s.replays;
     return true;
   }
+  // visit() for a request's keys at once: each shard's lock is taken once, and
+  // the table slots and plans are fetched ahead (the lookups are cache
+  // misses: the tables are big). Calls f(i, const SeriesPlan&) for each key i
+  // that has a plan, shard by shard (in key order within a shard), and sets
+  // hit[i] to f's answer (0 without a plan).
+  template <class F>
+  void visitMany(std::span<const uint64_t> keys, std::vector<uint8_t>& hit, F&& f) const {
+    thread_local core::ShardGroups<kShards> groups;
+    thread_local std::vector<const SeriesPlan*> found;
+    groups.build(keys.size(), [&](size_t i) { return shardIndex(keys[i]); });
+    found.resize(keys.size());
+    hit.assign(keys.size(), 0);
+    constexpr size_t kAhead = 4;
+    for (size_t k = 0; k < kShards; ++k) {
+      const uint32_t begin = groups.start[k], end = groups.start[k + 1];
+      if (begin == end) continue;
+      const Shard& s = shards_[k];
+      std::lock_guard lock(s.mu);
+      // First the slots (each fetched kAhead lookups early), fetching each
+      // plan found; then the plans, whose first lines are on their way.
+      for (uint32_t j = begin; j < end; ++j) {
+        if (j + kAhead < end) s.plans.prefetch(keys[groups.order[j + kAhead]]);
+        const SeriesPlan* p = s.find(keys[groups.order[j]]);
+        found[j] = p;
+        if (p) {
+          const char* c = reinterpret_cast<const char*>(p);
+          for (size_t line = 0; line < kPrefetchLines; ++line) __builtin_prefetch(c + 64 * line);
+        }
+      }
+      for (uint32_t j = begin; j < end; ++j) {
+        const uint32_t i = groups.order[j];
+        const SeriesPlan* p = found[j];
+        if (p != nullptr && f(static_cast<size_t>(i), *p)) {
+          ++p->replays_;
+          ++s.replays;
+          hit[i] = 1;
+        } else {
+          ++s.misses;
+        }
+      }
+    }
+  }
   // Whether a plan made now for `key` would be kept (see admission above):
   // callers skip making the ones that would not.
   bool admits(uint64_t key) const;
@@ -174,8 +217,11 @@ class PlanCache {
   static size_t charge(const SeriesPlan& p) {
     return p.bytes() + 2 * (sizeof(uint64_t) + sizeof(SeriesPlan*) + 1) + sizeof(uint64_t);
   }
-  Shard& shardFor(uint64_t k) { return shards_[(k >> 59) % kShards]; }
-  const Shard& shardFor(uint64_t k) const { return shards_[(k >> 59) % kShards]; }
+  // A plan's first lines: header, counters and (typically) the received label set.
+  static constexpr size_t kPrefetchLines = 4;
+  static size_t shardIndex(uint64_t k) { return (k >> 59) % kShards; }
+  Shard& shardFor(uint64_t k) { return shards_[shardIndex(k)]; }
+  const Shard& shardFor(uint64_t k) const { return shards_[shardIndex(k)]; }
 
   size_t per_shard_bytes_;
   std::array<Shard, kShards> shards_;

@@ -52,6 +52,8 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& r)
                                            "Requests no stage changed, forwarded with their original body.")),
       received_v2_requests(counter(r, "cardinal_received_v2_requests_total",
                                    "Remote-write 2.0 requests decoded (also counted in cardinal_received_requests_total).")),
+      split_requests(counter(r, "cardinal_split_requests_total",
+                             "1.0 requests decoded, processed and encoded in two halves at once (--web.split-bytes).")),
       forwarded_translated_requests(counter(r, "cardinal_forwarded_translated_requests_total",
                                             "Requests the upstream accepted in the other remote-write protocol than "
                                             "they arrived in (--upstream.protocol).")),

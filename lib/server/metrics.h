@@ -42,6 +42,7 @@ struct ProxyMetrics {
   // Remote-write 2.0 (issue 9): requests decoded from 2.0, and requests
   // forwarded in the other protocol than they arrived in.
   prometheus::Counter& received_v2_requests;
+  prometheus::Counter& split_requests;
   prometheus::Counter& forwarded_translated_requests;
   // Label-set plans held (pipeline/plan_cache.h), every tenant's, as of the last emit.
   prometheus::Gauge& plan_cache_plans;

@@ -22,6 +22,8 @@ struct Scratch {
   std::string decompressed;
   codec::SeriesBatch batch;
   std::string encoded;
+  codec::SeriesBatch batch_b;  // the second half of a request split in two
+  std::string encoded_b;
 };
 thread_local Scratch t_scratch;
 
@@ -33,6 +35,7 @@ struct ReleaseLarge {
     constexpr size_t kKeep = 16u << 20;
     if (s.decompressed.capacity() > kKeep) std::string().swap(s.decompressed);
     if (s.encoded.capacity() > kKeep) std::string().swap(s.encoded);
+    if (s.encoded_b.capacity() > kKeep) std::string().swap(s.encoded_b);
   }
 };
 
@@ -154,37 +157,86 @@ void WriteHandler::handle(Request&& req, Responder respond) {
     return finish(withWritten(textResponse(http::status::bad_request, st.error())));
   }
   metrics_.received_decompressed_bytes.Increment(static_cast<double>(s.decompressed.size()));
-  auto decoded = v2_in ? codec::decodeRequestV2(s.decompressed, config_.limits, s.batch)
-                       : codec::decodeWriteRequest(s.decompressed, config_.limits, s.batch);
+  const std::string_view raw = s.decompressed;
+  const codec::WireProtocol out_protocol = config_.upstream_protocol;
+  const bool v2_out = out_protocol == codec::WireProtocol::kV2;
+  // A large 1.0 request going out as 1.0 is cut in two at a series boundary
+  // and its halves decoded, run through the stages and encoded on two threads
+  // (fork_join_); the encodings concatenate into one WriteRequest.
+  size_t split = 0;
+  if (fork_join_ && config_.split_bytes > 0 && !v2_in && !v2_out && raw.size() >= config_.split_bytes)
+    split = codec::splitPointV1(raw);
+  core::Status decoded = core::Status::Ok();
+  if (split) {
+    core::Status decoded_b = core::Status::Ok();
+    fork_join_->run([&] { decoded = codec::decodeWriteRequest(raw.substr(0, split), config_.limits, s.batch); },
+                    [&] { decoded_b = codec::decodeWriteRequest(raw.substr(split), config_.limits, s.batch_b); });
+    // Anything wrong, or the series limit reached only by the two halves
+    // together: the whole request is decoded again, for the exact answer.
+    if (!decoded || !decoded_b ||
+        s.batch.series.size() + s.batch_b.series.size() > config_.limits.max_series_per_request)
+      split = 0;
+  }
+  if (!split)
+    decoded = v2_in ? codec::decodeRequestV2(raw, config_.limits, s.batch)
+                    : codec::decodeWriteRequest(raw, config_.limits, s.batch);
   if (!decoded) {
     metrics_.countRejected("decode");
     core::logDebug("rejected write request", {{"reason", decoded.error()}, {"protocol", v2_in ? "v2" : "v1"}});
     return finish(withWritten(textResponse(http::status::bad_request, decoded.error())));
   }
   codec::SeriesBatch& batch = s.batch;
+  codec::SeriesBatch* const batch_b = split ? &s.batch_b : nullptr;
+  auto total = [&](auto count) { return count(batch) + (batch_b ? count(*batch_b) : size_t{0}); };
+  const size_t n_series = total([](const codec::SeriesBatch& b) { return b.series.size(); });
+  const size_t n_samples = total([](const codec::SeriesBatch& b) { return b.samples.size(); });
+  const size_t n_histograms = total([](const codec::SeriesBatch& b) { return b.histograms.size(); });
+  const size_t n_exemplars = total([](const codec::SeriesBatch& b) { return b.exemplars.size(); });
+  const size_t n_metadata = total([](const codec::SeriesBatch& b) { return b.metadata.size(); });
   metrics_.received_requests.Increment();
   if (v2_in) metrics_.received_v2_requests.Increment();
-  metrics_.received_series.Increment(static_cast<double>(batch.series.size()));
-  metrics_.received_samples.Increment(static_cast<double>(batch.samples.size()));
-  metrics_.received_histograms.Increment(static_cast<double>(batch.histograms.size()));
-  metrics_.received_exemplars.Increment(static_cast<double>(batch.exemplars.size()));
-  metrics_.received_metadata.Increment(static_cast<double>(batch.metadata.size()));
+  if (split) metrics_.split_requests.Increment();
+  metrics_.received_series.Increment(static_cast<double>(n_series));
+  metrics_.received_samples.Increment(static_cast<double>(n_samples));
+  metrics_.received_histograms.Increment(static_cast<double>(n_histograms));
+  metrics_.received_exemplars.Increment(static_cast<double>(n_exemplars));
+  metrics_.received_metadata.Increment(static_cast<double>(n_metadata));
   // Decoding is all or nothing, so from here on everything received is
   // accepted: merged, dropped by policy, or forwarded (and then written as
   // far as the upstream says).
-  const codec::WrittenCounts received{batch.samples.size(), batch.histograms.size(), batch.exemplars.size()};
+  const codec::WrittenCounts received{n_samples, n_histograms, n_exemplars};
 
   // In-flight requests keep the rules they started with (the snapshot).
+  const auto rules = rules_.current();
   pipeline::WriteState state{*types, *cache, merge, cardinality};
-  pipeline::processBatch(pipeline_, batch, rules_.current(), state, clock_, config_.dry_run, !config_.codec_only);
+  const bool translated = batch.protocol != out_protocol;
+  const bool always_encode = config_.codec_only || translated;
+  // Stages, then the encoding when this part changed (whether the request is
+  // forwarded as received is known once both parts have run).
+  auto run = [&](codec::SeriesBatch& b, std::string& encoded) {
+    pipeline::processBatch(pipeline_, b, rules, state, clock_, config_.dry_run, !config_.codec_only);
+    if (always_encode || b.anyChanged()) codec::encodeForProtocol(b, out_protocol, encoded);
+  };
+  if (!batch_b) {
+    run(batch, s.encoded);
+  } else if (codec::sharesSeries(batch, *batch_b)) {
+    // A series in both halves: one after the other, so its samples reach
+    // the stages in the order they were sent.
+    run(batch, s.encoded);
+    run(*batch_b, s.encoded_b);
+  } else {
+    fork_join_->run([&] { run(batch, s.encoded); }, [&] { run(*batch_b, s.encoded_b); });
+  }
 
   struct Counts {
     size_t series, samples, histograms, exemplars, metadata, bytes;
   };
-  Counts counts{batch.liveSeries(), batch.liveSamples(), batch.liveHistograms(), batch.liveExemplars(),
-                batch.metadata.size(), 0};
-  const codec::WireProtocol out_protocol = config_.upstream_protocol;
-  const bool v2_out = out_protocol == codec::WireProtocol::kV2;
+  Counts counts{total([](const codec::SeriesBatch& b) { return b.liveSeries(); }),
+                total([](const codec::SeriesBatch& b) { return b.liveSamples(); }),
+                total([](const codec::SeriesBatch& b) { return b.liveHistograms(); }),
+                total([](const codec::SeriesBatch& b) { return b.liveExemplars(); }),
+                n_metadata,
+                0};
   // 2.0 has no metadata-only form: a 1.0 metadata request (the TypeTable has
   // learned from it above) has nothing to forward to a 2.0 upstream.
   if (counts.series == 0 && (counts.metadata == 0 || v2_out))
@@ -193,13 +245,18 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   const codec::WrittenCounts forwarded{counts.samples, counts.histograms, counts.exemplars};
   const codec::WrittenCounts kept = minus(received, forwarded);  // merged or dropped: accepted here
   std::shared_ptr<std::string> body;
-  const bool translated = batch.protocol != out_protocol;
-  bool unchanged = !batch.anyChanged() && !config_.codec_only && !translated;
+  const bool changed = batch.anyChanged() || (batch_b && batch_b->anyChanged());
+  bool unchanged = !changed && !always_encode;
 
   if (unchanged) {
     body = std::make_shared<std::string>(std::move(req.body()));
   } else {
-    codec::encodeForProtocol(batch, out_protocol, s.encoded);
+    if (batch_b) {
+      // A half that did not change was not encoded above.
+      if (!always_encode && !batch.anyChanged()) codec::encodeForProtocol(batch, out_protocol, s.encoded);
+      if (!always_encode && !batch_b->anyChanged()) codec::encodeForProtocol(*batch_b, out_protocol, s.encoded_b);
+      s.encoded.append(s.encoded_b);
+    }
     body = std::make_shared<std::string>();
     codec::compress(s.encoded, *body);
   }

@@ -1,6 +1,7 @@
 #include "pipeline/merge/merge_state.h"
 
 #include "core/binary_io.h"
+#include "core/sharded.h"
 
 #include <algorithm>
 #include <bit>
@@ -248,19 +249,10 @@ void MergeState::addMany(std::span<const AddItem> items, std::span<AddResult> re
   assert(results.size() >= items.size());
   // Items grouped by shard, in their order within each shard (a counting sort:
   // two items of one input, hence of one output, keep their order).
-  thread_local std::vector<uint8_t> shard_of;
-  thread_local std::vector<uint32_t> order;
-  shard_of.resize(items.size());
-  order.resize(items.size());
-  std::array<uint32_t, kShards + 1> start{};
-  for (size_t i = 0; i < items.size(); ++i) {
-    shard_of[i] = static_cast<uint8_t>(shardIndex(items[i].output_hash));
-    ++start[shard_of[i] + 1];
-  }
-  for (size_t k = 0; k < kShards; ++k) start[k + 1] += start[k];
-  std::array<uint32_t, kShards> next{};
-  for (size_t k = 0; k < kShards; ++k) next[k] = start[k];
-  for (size_t i = 0; i < items.size(); ++i) order[next[shard_of[i]]++] = static_cast<uint32_t>(i);
+  thread_local core::ShardGroups<kShards> groups;
+  groups.build(items.size(), [&](size_t i) { return shardIndex(items[i].output_hash); });
+  const auto& start = groups.start;
+  const auto& order = groups.order;
   // One lock per shard; the tables' slots of the item after next are fetched
   // while this one is absorbed (the lookups are cache misses: the tables are big).
   constexpr size_t kAhead = 2;
