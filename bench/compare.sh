@@ -18,8 +18,10 @@
 # the machine's busy CPU: on a shared machine, samples per proxy CPU-second is the steadier figure.
 # Then latency: loadgen --rate at half of Cardinal's median request rate, LAT_ROUNDS times
 # directly against the sink, through a fresh Cardinal and through a fresh codec-only Cardinal
-# (order rotating per round); added p99 = median Cardinal p99 - median direct p99, and the same
-# for codec-only (the floor the codec alone sets at that rate).
+# (order rotating per round), each after a warm-up of one pass over the payload pool at the same
+# rate (not measured; its p99 and max are printed: a fresh Cardinal's first sight of each label
+# set); added p99 = median Cardinal p99 - median direct p99, and the same for codec-only (the
+# floor the codec alone sets at that rate).
 #
 #   bench/compare.sh [BUILD_DIR]          (default build dir: build, as `make build` makes it)
 #   Env: ROUNDS (5), DURATION (10s), FRESH_RATIO (0.2), SEED (1), CONCURRENCY (4),
@@ -208,20 +210,29 @@ for (( r = 1; r <= LAT_ROUNDS; r++ )); do
     target=${targets[$(( (k + r - 1) % 3 ))]}  # the order rotates every round
     dir="$work/lat$r-$target"; mkdir -p "$dir"
     if [ "$target" != direct ]; then start_proxy "$target" "$dir"; url="$PROXY_BASE/api/v1/write"; else url="$SINK_URL"; fi
-    load0=$(loadavg)
+    # Warm-up: the payload pool once, at the same rate, not measured (a fresh Cardinal builds its
+    # label-set plans, merge inputs and cardinality state on first sight; its p99/max are kept).
     rc=0
+    timeout --kill-after=5 "$LAT_TIMEOUT" "$B/cardinal_loadgen" --url="$url" --rate="$rate" \
+      --requests="$POOL" --concurrency="$CONCURRENCY" --series-per-request="$SERIES" \
+      --mix=seed --fresh-ratio="$FRESH_RATIO" --seed="$SEED" --pool="$POOL" \
+      > "$dir/warmup.json" 2> "$dir/warmup.err" || rc=$?
+    [ "$rc" = 0 ] || { echo "compare.sh: warm-up loadgen ($target) failed (exit $rc):" >&2; cat "$dir/warmup.err" >&2; exit 1; }
+    load0=$(loadavg)
     timeout --kill-after=5 "$LAT_TIMEOUT" "$B/cardinal_loadgen" --url="$url" --rate="$rate" \
       --duration="$LAT_DURATION" --concurrency="$CONCURRENCY" --series-per-request="$SERIES" \
       --mix=seed --fresh-ratio="$FRESH_RATIO" --seed="$SEED" --pool="$POOL" \
       > "$dir/loadgen.json" 2> "$dir/loadgen.err" || rc=$?
     [ "$target" != direct ] && stop "$PROXY"
     [ "$rc" = 0 ] || { echo "compare.sh: paced loadgen ($target) failed (exit $rc):" >&2; cat "$dir/loadgen.err" >&2; exit 1; }
-    python3 - "$dir/loadgen.json" >> "$work/latency.jsonl" <<EOF
+    python3 - "$dir/loadgen.json" "$dir/warmup.json" >> "$work/latency.jsonl" <<EOF
 import json, sys
 l = json.load(open(sys.argv[1]))
+w = json.load(open(sys.argv[2]))
 print(json.dumps({"target": "$target", "round": $r, "rate": $rate, "requests": l["requests"], "ok": l["ok"],
   "errors": l["errors"], "p50_ms": l["latency_ms"]["p50"], "p99_ms": l["latency_ms"]["p99"],
-  "max_ms": l["latency_ms"]["max"], "loadavg_start": $load0}))
+  "max_ms": l["latency_ms"]["max"], "warmup_requests": w["requests"], "warmup_p99_ms": w["latency_ms"]["p99"],
+  "warmup_max_ms": w["latency_ms"]["max"], "loadavg_start": $load0}))
 EOF
   done
 done
@@ -282,9 +293,9 @@ print(f"ratio of medians, acked samples per proxy CPU-second: Cardinal/vmagent =
 print()
 print(f"latency at {lat[0]['rate'] if lat else 0} requests/s (half of Cardinal's median {med['cardinal']['requests_per_s']:.1f}), "
       f"{'$LAT_DURATION'} per run, alternating:")
-print(f"{'round':>5} {'target':<9} {'requests':>8} {'ok':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'load':>5}")
+print(f"{'round':>5} {'target':<9} {'requests':>8} {'ok':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'load':>5} {'warm-up p99 / max ms':>21}")
 for r in lat:
-    print(f"{r['round']:>5} {r['target']:<9} {r['requests']:>8} {r['ok']:>6} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['max_ms']:>7.2f} {r['loadavg_start']:>5}"
+    print(f"{r['round']:>5} {r['target']:<9} {r['requests']:>8} {r['ok']:>6} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['max_ms']:>7.2f} {r['loadavg_start']:>5} {r['warmup_p99_ms']:>10.2f} / {r['warmup_max_ms']:>7.2f}"
           + (f"  errors {json.dumps(r['errors'])}" if r["errors"] else ""))
 latm = {t: {"p50_ms": st.median(r["p50_ms"] for r in lat if r["target"] == t),
             "p99_ms": st.median(r["p99_ms"] for r in lat if r["target"] == t)} for t in ("direct", "cardinal", "codec")}

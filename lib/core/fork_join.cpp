@@ -25,8 +25,8 @@ bool spinFor(std::chrono::microseconds budget, Pred&& pred) {
   }
 }
 
-constexpr std::chrono::microseconds kCallerSpin{300};
-constexpr std::chrono::microseconds kHelperSpin{100};
+constexpr std::chrono::microseconds kCallerSpin{100};
+constexpr std::chrono::microseconds kHelperSpin{30};
 
 }  // namespace
 

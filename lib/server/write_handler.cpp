@@ -149,6 +149,13 @@ void WriteHandler::handle(Request&& req, Responder respond) {
     respond(std::move(res));
   };
 
+  // Counted while this request uses a CPU (until it is handed to the upstream
+  // client): a request is split only when a CPU is left for its other half.
+  struct Processing {
+    std::atomic<int>& n;
+    const int now = n.fetch_add(1, std::memory_order_relaxed) + 1;
+    ~Processing() { n.fetch_sub(1, std::memory_order_relaxed); }
+  } processing{processing_};
   Scratch& s = t_scratch;
   ReleaseLarge release_large{s};
   metrics_.received_compressed_bytes.Increment(static_cast<double>(req.body().size()));
@@ -162,9 +169,12 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   const bool v2_out = out_protocol == codec::WireProtocol::kV2;
   // A large 1.0 request going out as 1.0 is cut in two at a series boundary
   // and its halves decoded, run through the stages and encoded on two threads
-  // (fork_join_); the encodings concatenate into one WriteRequest.
+  // (fork_join_); the encodings concatenate into one WriteRequest. Only when
+  // fewer requests than CPUs are being processed: under load every CPU has a
+  // request of its own already, and splitting would only add hand-overs.
   size_t split = 0;
-  if (fork_join_ && config_.split_bytes > 0 && !v2_in && !v2_out && raw.size() >= config_.split_bytes)
+  if (fork_join_ && config_.split_bytes > 0 && !v2_in && !v2_out && raw.size() >= config_.split_bytes &&
+      processing.now <= static_cast<int>(fork_join_->helpers()))
     split = codec::splitPointV1(raw);
   core::Status decoded = core::Status::Ok();
   if (split) {

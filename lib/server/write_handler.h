@@ -103,6 +103,7 @@ class WriteHandler {
   ProxyMetrics& metrics_;
   const core::Clock& clock_;
   std::atomic<int> in_flight_{0};
+  std::atomic<int> processing_{0};  // requests between decompression and the hand-over to the upstream
   std::atomic<bool> draining_{false};
 };
 
