@@ -223,6 +223,8 @@ Outcome CardinalityStage::process(codec::SeriesBatch& batch, StageContext& ctx) 
   };
 
   FamilyMemo families(ctx);
+  // Counter increments, summed over the request (one atomic update each, not one per series).
+  uint64_t observed = 0, would_rewrite = 0, rewritten = 0, rewritten_samples = 0;
   for (auto& s : batch.series) {
     if (s.dropped) continue;
     auto labels = batch.labelsOf(s);
@@ -241,7 +243,7 @@ Outcome CardinalityStage::process(codec::SeriesBatch& batch, StageContext& ctx) 
     bool changed = false;
     if (!ctx.explain && !state->seen(key, now)) {
       if (!run.settings) run.settings.emplace(*ctx.rules, info.family, ctx);
-      if (metrics_) metrics_->observed_label_sets.Increment();
+      ++observed;
       std::lock_guard lock(f.mu);
       state->observe(f, labels, key, *run.settings, now);
       run.applied = f.applied;
@@ -271,7 +273,7 @@ Outcome CardinalityStage::process(codec::SeriesBatch& batch, StageContext& ctx) 
     }
     if (!changed) continue;
     if (!applied->enforce) {
-      if (metrics_) metrics_->would_rewrite_series.Increment();
+      ++would_rewrite;
       continue;
     }
     batch.setLabels(s, scratch);
@@ -279,10 +281,14 @@ Outcome CardinalityStage::process(codec::SeriesBatch& batch, StageContext& ctx) 
     any = true;
     run.samples_rewritten += samples;
     ++run.series_rewritten;
-    if (metrics_) {
-      metrics_->rewritten_series.Increment();
-      metrics_->rewritten_samples.Increment(static_cast<double>(samples));
-    }
+    ++rewritten;
+    rewritten_samples += samples;
+  }
+  if (metrics_) {
+    if (observed) metrics_->observed_label_sets.Increment(static_cast<double>(observed));
+    if (would_rewrite) metrics_->would_rewrite_series.Increment(static_cast<double>(would_rewrite));
+    if (rewritten) metrics_->rewritten_series.Increment(static_cast<double>(rewritten));
+    if (rewritten_samples) metrics_->rewritten_samples.Increment(static_cast<double>(rewritten_samples));
   }
   for (auto& r : runs) flush(r);
   return any ? Outcome::kModified : Outcome::kUnchanged;
