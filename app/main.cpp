@@ -5,7 +5,6 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
-#include <optional>
 #include <thread>
 #include <vector>
 
@@ -17,7 +16,6 @@
 #include "codec/limits.h"
 #include "codec/protocol.h"
 #include "core/clock.h"
-#include "core/fork_join.h"
 #include "core/flags.h"
 #include "core/log.h"
 #include "pipeline/assembly.h"
@@ -61,7 +59,6 @@ struct Options {
   std::string config_file;
   std::string listen_address = "0.0.0.0:9192";
   size_t io_threads = std::max(1u, std::thread::hardware_concurrency());
-  size_t split_bytes = server::WriteConfig{}.split_bytes;
   milliseconds read_timeout{60'000};
   milliseconds write_timeout{30'000};
   size_t max_connections = 1024;
@@ -111,10 +108,6 @@ void defineFlags(core::FlagSet& f, Options& o) {
               "YAML file of settings keyed by flag name (without --); flags on the command line win");
   f.addString("web.listen-address", &o.listen_address, "Address to listen on for remote-write and the HTTP API");
   f.addCount("web.io-threads", &o.io_threads, "Number of I/O threads (the default is the number of CPUs)");
-  f.addBytes("web.split-bytes", &o.split_bytes,
-             "A remote-write 1.0 request of at least this size (decompressed) is cut in two at a series boundary "
-             "and the halves decoded, processed and encoded on two threads at once (lower latency on a machine with "
-             "a free core); 0 turns it off. Off on a single-CPU machine");
   f.addDuration("web.read-timeout", &o.read_timeout, "Time allowed to receive one whole request, keep-alive idle time included");
   f.addDuration("web.write-timeout", &o.write_timeout, "Time allowed to send one response");
   f.addCount("web.max-connections", &o.max_connections, "Maximum simultaneous client connections; more are closed at accept");
@@ -403,17 +396,10 @@ int run(Options& o) {
   wcfg.upstream_protocol = *upstream_protocol;
   wcfg.forward_headers = *forward_headers;
   wcfg.tenant_header = tenant_header;
-  wcfg.split_bytes = o.split_bytes;
-  // One helper per CPU beyond the first takes second halves; an I/O thread
-  // whose half no helper took runs it itself.
-  const size_t cpus = std::max(1u, std::thread::hardware_concurrency());
-  std::optional<core::ForkJoin> fork_join;
-  if (o.split_bytes > 0 && cpus > 1) fork_join.emplace(cpus - 1);
   server::WriteHandler write(wcfg, pipeline, rules, types, cache, client, metrics, core::SystemClock::instance());
   write.setMergeState(&merge_state);
   if (o.pipe.cardinality_enabled) write.setCardinalityState(&cardinality_state);
   if (tenants) write.setTenants(tenants.get());
-  if (fork_join) write.setForkJoin(&*fork_join);
   server::StatsHandler stats({cardinality_state, explain_pipeline, rules, types, cache, &merge_state,
                               core::SystemClock::instance(), o.pipe.dry_run, tenants.get()});
   upstream::OrderedSender merged_sender(ioc, client,

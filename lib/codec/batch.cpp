@@ -1,7 +1,5 @@
 #include "codec/batch.h"
 
-#include "core/hash.h"
-
 #include <cassert>
 #include <cstring>
 
@@ -81,30 +79,6 @@ size_t SeriesBatch::liveExemplars() const {
   for (const auto& s : series)
     if (!s.dropped) n += s.exemplar_count;
   return n;
-}
-
-bool sharesSeries(const SeriesBatch& a, const SeriesBatch& b) {
-  // An open-addressing set of a's hashes (at most half full); 0 marks an
-  // empty slot, so a hash of 0 is stored as 1 (a false "yes" at worst).
-  thread_local std::vector<uint64_t> table;
-  size_t size = 16;
-  while (size < 2 * a.series.size()) size *= 2;
-  table.assign(size, 0);
-  const size_t mask = size - 1;
-  auto slot = [&](uint64_t h) {
-    size_t i = static_cast<size_t>(core::mix64(h)) & mask;
-    while (table[i] != 0 && table[i] != h) i = (i + 1) & mask;
-    return i;
-  };
-  for (const Series& s : a.series) {
-    const uint64_t h = s.hash ? s.hash : 1;
-    table[slot(h)] = h;
-  }
-  for (const Series& s : b.series) {
-    const uint64_t h = s.hash ? s.hash : 1;
-    if (table[slot(h)] == h) return true;
-  }
-  return false;
 }
 
 }  // namespace cardinal::codec

@@ -181,10 +181,4 @@ class SeriesBatch {
   size_t arena_used_ = 0;
 };
 
-// Whether a label set (by its hash as decoded, Series::hash) occurs in both
-// batches; a hash collision answers yes. Two halves of one request that share
-// no series can go through the stages at the same time: each series' samples
-// stay in order.
-bool sharesSeries(const SeriesBatch& a, const SeriesBatch& b);
-
 }  // namespace cardinal::codec

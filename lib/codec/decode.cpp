@@ -455,15 +455,4 @@ core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, Seri
   return core::Status::Ok();
 }
 
-size_t splitPointV1(std::string_view buf) {
-  Reader r(buf);
-  while (!r.done()) {
-    const size_t at = buf.size() - r.remaining();
-    if (at > 0 && at >= buf.size() / 2) return at;
-    uint32_t f, wt;
-    if (!r.tag(f, wt) || !r.skip(f, wt)) return 0;
-  }
-  return 0;
-}
-
 }  // namespace cardinal::codec

@@ -15,14 +15,6 @@ namespace cardinal::codec {
 
 core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, SeriesBatch& out);
 
-// A field boundary of a 1.0 WriteRequest at or after the middle of `buf`: the
-// bytes before and after it are WriteRequests themselves (protobuf fields
-// concatenate), which can be decoded, processed and encoded apart and the
-// encodings concatenated. 0 when there is none (one field, or malformed bytes
-// before the middle). Bytes after it are not looked at: decoding the halves
-// finds what is wrong there.
-size_t splitPointV1(std::string_view buf);
-
 // Reads one encoded Histogram message: its scalar fields into `out`, its
 // bucket fields only validated (histogram.h expands them on cold paths).
 bool parseHistogramView(std::string_view msg, HistogramView& out);

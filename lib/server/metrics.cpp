@@ -1,5 +1,7 @@
 #include "server/metrics.h"
 
+#include <iterator>
+
 namespace cardinal::server {
 namespace {
 
@@ -52,8 +54,6 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& r)
                                            "Requests no stage changed, forwarded with their original body.")),
       received_v2_requests(counter(r, "cardinal_received_v2_requests_total",
                                    "Remote-write 2.0 requests decoded (also counted in cardinal_received_requests_total).")),
-      split_requests(counter(r, "cardinal_split_requests_total",
-                             "1.0 requests decoded, processed and encoded in two halves at once (--web.split-bytes).")),
       forwarded_translated_requests(counter(r, "cardinal_forwarded_translated_requests_total",
                                             "Requests the upstream accepted in the other remote-write protocol than "
                                             "they arrived in (--upstream.protocol).")),
@@ -77,7 +77,19 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& r)
       plan_cache_missed(prometheus::BuildCounter()
                             .Name("cardinal_plan_cache_series_total")
                             .Register(r)
-                            .Add({{"result", "missed"}})) {}
+                            .Add({{"result", "missed"}})) {
+  auto& steps = prometheus::BuildHistogram()
+                    .Name("cardinal_write_step_duration_seconds")
+                    .Help("Wall time of each step of a remote-write request: decompress, decode, process (the "
+                          "stages), encode (encoding and compressing the forwarded body), upstream (sent until "
+                          "the upstream's answer, retries included).")
+                    .Register(r);
+  const prometheus::Histogram::BucketBoundaries bounds{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                       0.01,    0.025,  0.05,    0.1,    0.25,  1};
+  const char* names[] = {"decompress", "decode", "process", "encode", "upstream"};
+  static_assert(std::size(names) == static_cast<size_t>(WriteStep::kCount));
+  for (size_t i = 0; i < std::size(names); ++i) write_step[i] = &steps.Add({{"step", names[i]}}, bounds);
+}
 
 void ProxyMetrics::countRequest(const std::string& handler, int code, double seconds) {
   http_requests.Add({{"handler", handler}, {"code", std::to_string(code)}}).Increment();

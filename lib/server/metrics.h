@@ -42,7 +42,6 @@ struct ProxyMetrics {
   // Remote-write 2.0 (issue 9): requests decoded from 2.0, and requests
   // forwarded in the other protocol than they arrived in.
   prometheus::Counter& received_v2_requests;
-  prometheus::Counter& split_requests;
   prometheus::Counter& forwarded_translated_requests;
   // Label-set plans held (pipeline/plan_cache.h), every tenant's, as of the last emit.
   prometheus::Gauge& plan_cache_plans;
@@ -51,6 +50,12 @@ struct ProxyMetrics {
   // (brought up to date each aggregation interval).
   prometheus::Counter& plan_cache_replayed;
   prometheus::Counter& plan_cache_missed;
+
+  // Wall time of each step of a remote-write request (cardinal_write_step_duration_seconds{step}):
+  // where a request's latency goes.
+  enum class WriteStep { kDecompress, kDecode, kProcess, kEncode, kUpstream, kCount };
+  prometheus::Histogram* write_step[static_cast<size_t>(WriteStep::kCount)];
+  void observeStep(WriteStep step, double seconds) { write_step[static_cast<size_t>(step)]->Observe(seconds); }
 
   void countRequest(const std::string& handler, int code, double seconds);
   void countRejected(const char* reason) { rejected.Add({{"reason", reason}}).Increment(); }

@@ -1,6 +1,7 @@
 #include "server/write_handler.h"
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 
 #include "codec/batch.h"
@@ -22,8 +23,6 @@ struct Scratch {
   std::string decompressed;
   codec::SeriesBatch batch;
   std::string encoded;
-  codec::SeriesBatch batch_b;  // the second half of a request split in two
-  std::string encoded_b;
 };
 thread_local Scratch t_scratch;
 
@@ -35,7 +34,6 @@ struct ReleaseLarge {
     constexpr size_t kKeep = 16u << 20;
     if (s.decompressed.capacity() > kKeep) std::string().swap(s.decompressed);
     if (s.encoded.capacity() > kKeep) std::string().swap(s.encoded);
-    if (s.encoded_b.capacity() > kKeep) std::string().swap(s.encoded_b);
   }
 };
 
@@ -149,13 +147,12 @@ void WriteHandler::handle(Request&& req, Responder respond) {
     respond(std::move(res));
   };
 
-  // Counted while this request uses a CPU (until it is handed to the upstream
-  // client): a request is split only when a CPU is left for its other half.
-  struct Processing {
-    std::atomic<int>& n;
-    const int now = n.fetch_add(1, std::memory_order_relaxed) + 1;
-    ~Processing() { n.fetch_sub(1, std::memory_order_relaxed); }
-  } processing{processing_};
+  using Step = ProxyMetrics::WriteStep;
+  auto lap = [this, t = std::chrono::steady_clock::now()](Step step) mutable {
+    const auto now = std::chrono::steady_clock::now();
+    metrics_.observeStep(step, std::chrono::duration<double>(now - t).count());
+    t = now;
+  };
   Scratch& s = t_scratch;
   ReleaseLarge release_large{s};
   metrics_.received_compressed_bytes.Increment(static_cast<double>(req.body().size()));
@@ -164,89 +161,40 @@ void WriteHandler::handle(Request&& req, Responder respond) {
     return finish(withWritten(textResponse(http::status::bad_request, st.error())));
   }
   metrics_.received_decompressed_bytes.Increment(static_cast<double>(s.decompressed.size()));
-  const std::string_view raw = s.decompressed;
-  const codec::WireProtocol out_protocol = config_.upstream_protocol;
-  const bool v2_out = out_protocol == codec::WireProtocol::kV2;
-  // A large 1.0 request going out as 1.0 is cut in two at a series boundary
-  // and its halves decoded, run through the stages and encoded on two threads
-  // (fork_join_); the encodings concatenate into one WriteRequest. Only when
-  // fewer requests than CPUs are being processed: under load every CPU has a
-  // request of its own already, and splitting would only add hand-overs.
-  size_t split = 0;
-  if (fork_join_ && config_.split_bytes > 0 && !v2_in && !v2_out && raw.size() >= config_.split_bytes &&
-      processing.now <= static_cast<int>(fork_join_->helpers()))
-    split = codec::splitPointV1(raw);
-  core::Status decoded = core::Status::Ok();
-  if (split) {
-    core::Status decoded_b = core::Status::Ok();
-    fork_join_->run([&] { decoded = codec::decodeWriteRequest(raw.substr(0, split), config_.limits, s.batch); },
-                    [&] { decoded_b = codec::decodeWriteRequest(raw.substr(split), config_.limits, s.batch_b); });
-    // Anything wrong, or the series limit reached only by the two halves
-    // together: the whole request is decoded again, for the exact answer.
-    if (!decoded || !decoded_b ||
-        s.batch.series.size() + s.batch_b.series.size() > config_.limits.max_series_per_request)
-      split = 0;
-  }
-  if (!split)
-    decoded = v2_in ? codec::decodeRequestV2(raw, config_.limits, s.batch)
-                    : codec::decodeWriteRequest(raw, config_.limits, s.batch);
+  lap(Step::kDecompress);
+  auto decoded = v2_in ? codec::decodeRequestV2(s.decompressed, config_.limits, s.batch)
+                       : codec::decodeWriteRequest(s.decompressed, config_.limits, s.batch);
   if (!decoded) {
     metrics_.countRejected("decode");
     core::logDebug("rejected write request", {{"reason", decoded.error()}, {"protocol", v2_in ? "v2" : "v1"}});
     return finish(withWritten(textResponse(http::status::bad_request, decoded.error())));
   }
+  lap(Step::kDecode);
   codec::SeriesBatch& batch = s.batch;
-  codec::SeriesBatch* const batch_b = split ? &s.batch_b : nullptr;
-  auto total = [&](auto count) { return count(batch) + (batch_b ? count(*batch_b) : size_t{0}); };
-  const size_t n_series = total([](const codec::SeriesBatch& b) { return b.series.size(); });
-  const size_t n_samples = total([](const codec::SeriesBatch& b) { return b.samples.size(); });
-  const size_t n_histograms = total([](const codec::SeriesBatch& b) { return b.histograms.size(); });
-  const size_t n_exemplars = total([](const codec::SeriesBatch& b) { return b.exemplars.size(); });
-  const size_t n_metadata = total([](const codec::SeriesBatch& b) { return b.metadata.size(); });
   metrics_.received_requests.Increment();
   if (v2_in) metrics_.received_v2_requests.Increment();
-  if (split) metrics_.split_requests.Increment();
-  metrics_.received_series.Increment(static_cast<double>(n_series));
-  metrics_.received_samples.Increment(static_cast<double>(n_samples));
-  metrics_.received_histograms.Increment(static_cast<double>(n_histograms));
-  metrics_.received_exemplars.Increment(static_cast<double>(n_exemplars));
-  metrics_.received_metadata.Increment(static_cast<double>(n_metadata));
+  metrics_.received_series.Increment(static_cast<double>(batch.series.size()));
+  metrics_.received_samples.Increment(static_cast<double>(batch.samples.size()));
+  metrics_.received_histograms.Increment(static_cast<double>(batch.histograms.size()));
+  metrics_.received_exemplars.Increment(static_cast<double>(batch.exemplars.size()));
+  metrics_.received_metadata.Increment(static_cast<double>(batch.metadata.size()));
   // Decoding is all or nothing, so from here on everything received is
   // accepted: merged, dropped by policy, or forwarded (and then written as
   // far as the upstream says).
-  const codec::WrittenCounts received{n_samples, n_histograms, n_exemplars};
+  const codec::WrittenCounts received{batch.samples.size(), batch.histograms.size(), batch.exemplars.size()};
 
   // In-flight requests keep the rules they started with (the snapshot).
-  const auto rules = rules_.current();
   pipeline::WriteState state{*types, *cache, merge, cardinality};
-  const bool translated = batch.protocol != out_protocol;
-  const bool always_encode = config_.codec_only || translated;
-  // Stages, then the encoding when this part changed (whether the request is
-  // forwarded as received is known once both parts have run).
-  auto run = [&](codec::SeriesBatch& b, std::string& encoded) {
-    pipeline::processBatch(pipeline_, b, rules, state, clock_, config_.dry_run, !config_.codec_only);
-    if (always_encode || b.anyChanged()) codec::encodeForProtocol(b, out_protocol, encoded);
-  };
-  if (!batch_b) {
-    run(batch, s.encoded);
-  } else if (codec::sharesSeries(batch, *batch_b)) {
-    // A series in both halves: one after the other, so its samples reach
-    // the stages in the order they were sent.
-    run(batch, s.encoded);
-    run(*batch_b, s.encoded_b);
-  } else {
-    fork_join_->run([&] { run(batch, s.encoded); }, [&] { run(*batch_b, s.encoded_b); });
-  }
+  pipeline::processBatch(pipeline_, batch, rules_.current(), state, clock_, config_.dry_run, !config_.codec_only);
+  lap(Step::kProcess);
 
   struct Counts {
     size_t series, samples, histograms, exemplars, metadata, bytes;
   };
-  Counts counts{total([](const codec::SeriesBatch& b) { return b.liveSeries(); }),
-                total([](const codec::SeriesBatch& b) { return b.liveSamples(); }),
-                total([](const codec::SeriesBatch& b) { return b.liveHistograms(); }),
-                total([](const codec::SeriesBatch& b) { return b.liveExemplars(); }),
-                n_metadata,
-                0};
+  Counts counts{batch.liveSeries(), batch.liveSamples(), batch.liveHistograms(), batch.liveExemplars(),
+                batch.metadata.size(), 0};
+  const codec::WireProtocol out_protocol = config_.upstream_protocol;
+  const bool v2_out = out_protocol == codec::WireProtocol::kV2;
   // 2.0 has no metadata-only form: a 1.0 metadata request (the TypeTable has
   // learned from it above) has nothing to forward to a 2.0 upstream.
   if (counts.series == 0 && (counts.metadata == 0 || v2_out))
@@ -255,20 +203,16 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   const codec::WrittenCounts forwarded{counts.samples, counts.histograms, counts.exemplars};
   const codec::WrittenCounts kept = minus(received, forwarded);  // merged or dropped: accepted here
   std::shared_ptr<std::string> body;
-  const bool changed = batch.anyChanged() || (batch_b && batch_b->anyChanged());
-  bool unchanged = !changed && !always_encode;
+  const bool translated = batch.protocol != out_protocol;
+  bool unchanged = !batch.anyChanged() && !config_.codec_only && !translated;
 
   if (unchanged) {
     body = std::make_shared<std::string>(std::move(req.body()));
   } else {
-    if (batch_b) {
-      // A half that did not change was not encoded above.
-      if (!always_encode && !batch.anyChanged()) codec::encodeForProtocol(batch, out_protocol, s.encoded);
-      if (!always_encode && !batch_b->anyChanged()) codec::encodeForProtocol(*batch_b, out_protocol, s.encoded_b);
-      s.encoded.append(s.encoded_b);
-    }
+    codec::encodeForProtocol(batch, out_protocol, s.encoded);
     body = std::make_shared<std::string>();
     codec::compress(s.encoded, *body);
+    lap(Step::kEncode);
   }
   counts.bytes = body->size();
 
@@ -279,7 +223,8 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   client_.send(
       std::move(body), std::move(headers),
       [this, finish = std::move(finish), withWritten, counts, unchanged, translated, v2_out, kept,
-       forwarded](upstream::DeliveryResult r) mutable {
+       forwarded, lap](upstream::DeliveryResult r) mutable {
+        lap(ProxyMetrics::WriteStep::kUpstream);
         using Kind = upstream::DeliveryResult::Kind;
         // What the upstream wrote of the forwarded part: a 2.0 upstream says so
         // (on 2xx and 4xx); a 1.0 one writes all on 2xx and nothing otherwise.

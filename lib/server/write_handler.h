@@ -32,7 +32,6 @@
 #include "codec/limits.h"
 #include "codec/protocol.h"
 #include "core/clock.h"
-#include "core/fork_join.h"
 #include "pipeline/decision_cache.h"
 #include "pipeline/family.h"
 #include "pipeline/pipeline.h"
@@ -61,9 +60,6 @@ struct WriteConfig {
   // state the request runs on (setTenants()) and is always forwarded, with
   // the default tenant's name when the sender sent none.
   std::string tenant_header;
-  // --web.split-bytes: a 1.0 request of at least this many decompressed bytes
-  // is processed in two halves on two threads (setForkJoin); 0: never.
-  size_t split_bytes = 64u << 10;
 };
 
 class WriteHandler {
@@ -77,9 +73,6 @@ class WriteHandler {
   // merge, cardinality, cache and type objects given above. Over
   // --tenant.max-tenants a new tenant gets 503 with a message.
   void setTenants(pipeline::Tenants* tenants) { tenants_ = tenants; }
-  // The threads that take the second half of a split request (split_bytes);
-  // without it, requests are not split.
-  void setForkJoin(core::ForkJoin* fork_join) { fork_join_ = fork_join; }
 
   void handle(Request&& req, Responder respond);
 
@@ -97,13 +90,11 @@ class WriteHandler {
   pipeline::merge::MergeState* merge_ = nullptr;
   pipeline::cardinality::CardinalityState* cardinality_ = nullptr;
   pipeline::Tenants* tenants_ = nullptr;
-  core::ForkJoin* fork_join_ = nullptr;
   pipeline::DecisionCache& cache_;
   upstream::Client& client_;
   ProxyMetrics& metrics_;
   const core::Clock& clock_;
   std::atomic<int> in_flight_{0};
-  std::atomic<int> processing_{0};  // requests between decompression and the hand-over to the upstream
   std::atomic<bool> draining_{false};
 };
 

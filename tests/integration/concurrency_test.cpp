@@ -52,6 +52,13 @@ TEST_CASE("concurrent senders: every request 204, every series forwarded exactly
     CHECK_MESSAGE(ts.samples_size() == 2, labelsToString(labelsOf(ts)));
   }
   CHECK(seen.size() == static_cast<size_t>(kSenders * kRequestsEach));
+  // Every request went through each step once (none changed: nothing re-encoded).
+  for (const char* step : {"decompress", "decode", "process", "upstream"}) {
+    CHECK_MESSAGE(cardinal.metric("cardinal_write_step_duration_seconds_count", {{"step", step}}) ==
+                      static_cast<double>(kSenders * kRequestsEach),
+                  step);
+  }
+  CHECK(cardinal.metric("cardinal_write_step_duration_seconds_count", {{"step", "encode"}}) == 0);
   for (const auto& [labels, n] : seen) {
     CHECK_MESSAGE(n == 1, labelsToString(labels) << " forwarded " << n << " times");
   }

@@ -84,32 +84,6 @@ TEST_CASE("Prometheus agent -> Cardinal -> Prometheus: every scraped sample stor
                      {{"job", "fixture"}, {"instance", target.hostPort()}});
 }
 
-TEST_CASE("Prometheus agent -> Cardinal, every request cut in two -> Prometheus: every sample stored exactly") {
-  // --web.split-bytes=1: every request of two or more fields goes through the
-  // parallel path; the agent sends a series once per sample, so a request
-  // holding several scrapes has series in both halves (the sequential branch).
-  TempDir dir;
-  PrometheusServer::Options ropts;
-  ropts.name = "receiver";
-  PrometheusServer receiver(dir, ropts);
-  CardinalServer cardinal(dir, receiver.writeUrl(), {"--web.split-bytes=1"});
-  ScrapeTarget target;
-
-  PrometheusServer::Options aopts;
-  aopts.name = "agent";
-  aopts.agent = true;
-  aopts.config_yaml =
-      scrapeConfigYaml("fixture", target.hostPort()) + remoteWriteYaml(cardinal.writeUrl());
-  PrometheusServer agent(dir, aopts);
-  INFO(describe(agent.process()));
-  INFO(describe(cardinal.process()));
-  INFO(describe(receiver.process()));
-
-  checkFixtureStored(receiver.api(), target,
-                     {{"job", "fixture"}, {"instance", target.hostPort()}});
-  CHECK(cardinal.metric("cardinal_split_requests_total").value_or(0) > 0);
-}
-
 TEST_CASE("vmagent -> Cardinal -> Prometheus: scraped and pushed samples stored exactly, sorted") {
   TempDir dir;
   PrometheusServer::Options ropts;
