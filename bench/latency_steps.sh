@@ -19,12 +19,10 @@ SEED=${SEED:-1}
 source "$(dirname "$0")/lib.sh"
 bench_init latency-steps
 cd "$work"
-"$B/cardinal_sink" --threads=1 --decode=scan --listen=127.0.0.1:0 --port-file=sink.port > sink.log 2>&1 &
-pids+=("$!")
-for _ in $(seq 50); do [ -s sink.port ] && break; sleep 0.1; done
+start_sink
 PORT=$(free_port)
 # shellcheck disable=SC2086
-"$B/cardinal" --web.listen-address="127.0.0.1:$PORT" --upstream.url="http://127.0.0.1:$(cat sink.port)/api/v1/write" \
+"$B/cardinal" --web.listen-address="127.0.0.1:$PORT" --upstream.url="http://127.0.0.1:$SP/api/v1/write" \
   --storage.path=st --log.level=warn ${FLAGS:-} > cardinal.log 2>&1 &
 C=$!; pids+=("$C")
 wait_ready "http://127.0.0.1:$PORT/-/ready" "$C" cardinal cardinal.log

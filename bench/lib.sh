@@ -20,6 +20,16 @@ bench_cleanup() {
   if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $work" >&2; else rm -rf "$work"; fi
 }
 
+# start_sink: cardinal_sink ($B) on a free loopback port, one thread, counting without decoding
+# (--decode=scan), logging to sink.log in the current directory; sets SP to its port.
+start_sink() {
+  "$B/cardinal_sink" --threads=1 --decode=scan --listen=127.0.0.1:0 --port-file=sink.port > sink.log 2>&1 &
+  pids+=("$!")
+  for _ in $(seq 50); do [ -s sink.port ] && break; sleep 0.1; done
+  [ -s sink.port ] || { echo "$(basename "$0"): cardinal_sink did not start; its log:" >&2; cat sink.log >&2; exit 1; }
+  SP=$(cat sink.port)
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # metric BASE_URL NAME: the value of a metric (the sum over its label sets) on BASE_URL/metrics;

@@ -8,10 +8,7 @@ TENANTS=${TENANTS:-50}
 source "$(dirname "$0")/lib.sh"
 bench_init tenants-memory
 cd "$work"
-"$B/cardinal_sink" --threads=1 --decode=scan --listen=127.0.0.1:0 --port-file=sink.port > sink.log 2>&1 &
-pids+=("$!")
-for _ in $(seq 50); do [ -s sink.port ] && break; sleep 0.1; done
-SP=$(cat sink.port)
+start_sink
 mkdir st
 PORT=$(free_port)
 "$B/cardinal" --web.listen-address="127.0.0.1:$PORT" --upstream.url="http://127.0.0.1:$SP/api/v1/write" --storage.path=st \

@@ -11,10 +11,7 @@ DURATION=${DURATION:-10s}
 source "$(dirname "$0")/lib.sh"
 bench_init tenants-overhead
 cd "$work"
-"$B/cardinal_sink" --threads=1 --decode=scan --listen=127.0.0.1:0 --port-file=sink.port > sink.log 2>&1 &
-pids+=("$!")
-for _ in $(seq 50); do [ -s sink.port ] && break; sleep 0.1; done
-SP=$(cat sink.port)
+start_sink
 cpu() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
 for r in $(seq 1 "$ROUNDS"); do
   for mode in off on; do
