@@ -6,7 +6,7 @@
 # step's count, mean and p50/p99 interpolated within the histogram's buckets.
 #   bench/latency_steps.sh [BUILD_DIR]     Env: RATE (480, about half of compare.sh's maximum
 #   here), DURATION (10s), CONCURRENCY (4), SERIES (2000), POOL (64), FRESH_RATIO (0.2), SEED (1),
-#   FLAGS (extra Cardinal flags)
+#   FLAGS (extra Cardinal flags), CARDINAL (the binary, default BUILD_DIR/cardinal: A/B of two builds)
 set -euo pipefail
 B=$(cd "${1:-build}" && pwd)
 RATE=${RATE:-480}
@@ -22,7 +22,7 @@ cd "$work"
 start_sink
 PORT=$(free_port)
 # shellcheck disable=SC2086
-"$B/cardinal" --web.listen-address="127.0.0.1:$PORT" --upstream.url="http://127.0.0.1:$SP/api/v1/write" \
+"${CARDINAL:-$B/cardinal}" --web.listen-address="127.0.0.1:$PORT" --upstream.url="http://127.0.0.1:$SP/api/v1/write" \
   --storage.path=st --log.level=warn ${FLAGS:-} > cardinal.log 2>&1 &
 C=$!; pids+=("$C")
 wait_ready "http://127.0.0.1:$PORT/-/ready" "$C" cardinal cardinal.log

@@ -171,6 +171,8 @@ class CardinalityState {
   std::shared_ptr<FamilyState> find(std::string_view name) const;
   // True if this label set was (probably) observed already in the current sub-window.
   bool seen(uint64_t label_set_key, int64_t now_ms);
+  // Starts fetching what seen(label_set_key) will read.
+  void prefetchSeen(uint64_t label_set_key) const { seen_.prefetch(label_set_key); }
 
   // Observes one label set of `f` (labels sorted; `__name__`, `le`, `quantile`
   // are not tracked) and re-evaluates the labels it carries. Caller holds f.mu.

@@ -86,6 +86,11 @@ bool SeenFilter::testAndSet(uint64_t hash) {
   return false;
 }
 
+void SeenFilter::prefetch(uint64_t hash) const {
+  const Block* f = filters_[generation_.load(std::memory_order_relaxed) & 1].get();
+  __builtin_prefetch(&word(f, fastRange(core::mix64(hash), blocks_) * block_words_));
+}
+
 bool SeenFilter::seenInPrevious(uint64_t hash) const {
   const uint64_t gen = generation_.load(std::memory_order_acquire);
   return testIn(filters_[(gen + 1) & 1].get(), hash);

@@ -46,6 +46,9 @@ class SeenFilter {
 
   // True if (probably) already seen in the current period; sets it either way.
   bool testAndSet(uint64_t hash);
+  // Starts fetching the cache line testAndSet(hash) will read (a caller
+  // walking many hashes issues it a few ahead).
+  void prefetch(uint64_t hash) const;
   // Whether (probably) seen in the previous period. Does not set anything.
   bool seenInPrevious(uint64_t hash) const;
   // Starts a new period: the current filter becomes the previous one.
