@@ -79,9 +79,7 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
       : client_(client),
         body_(std::move(body)),
         done_(std::move(done)),
-        options_(options),
-        timer_(net::make_strand(client.ioc_)),
-        resolver_(net::make_strand(client.ioc_)) {
+        options_(options) {
     const auto& cfg = client_.config_;
     req_.method(http::verb::post);
     req_.target(cfg.url.target);
@@ -120,7 +118,8 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     }
     reused_ = false;
     const auto& url = client_.config_.url;
-    resolver_.async_resolve(url.host, url.port,
+    if (!resolver_) resolver_.emplace(net::make_strand(client_.ioc_));
+    resolver_->async_resolve(url.host, url.port,
                             [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
                               self->onResolve(ec, std::move(results));
                             });
@@ -277,8 +276,9 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
       return finish(DeliveryResult::Kind::kGaveUp, "gave up after " + std::to_string(attempts_) +
                                                        " attempts within the retry budget; last: " + last_reason_);
     }
-    timer_.expires_after(delay);
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!timer_) timer_.emplace(net::make_strand(client_.ioc_));
+    timer_->expires_after(delay);
+    timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->finish(DeliveryResult::Kind::kGaveUp, "cancelled");
       self->attempt();
     });
@@ -316,8 +316,10 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
   Client::Callback done_;
   SendOptions options_;
   http::request<http::span_body<const char>> req_;
-  net::steady_timer timer_;
-  tcp::resolver resolver_;
+  // Made on first use: most deliveries reuse a pooled connection (no
+  // resolve) and succeed at once (no backoff), and each costs a strand.
+  std::optional<net::steady_timer> timer_;
+  std::optional<tcp::resolver> resolver_;
   std::unique_ptr<Connection> stream_;
   beast::flat_buffer buffer_;
   std::optional<http::response_parser<http::string_body>> parser_;
