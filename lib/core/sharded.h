@@ -43,6 +43,29 @@ struct ShardGroups {
     for (size_t k = 0; k < kShards; ++k) next[k] = start[k];
     for (size_t i = 0; i < n; ++i) order[next[shard_of[i]]++] = static_cast<uint32_t>(i);
   }
+
+  // Calls f(k) under shard k's lock (shards[k].mu) for every shard that has
+  // items: first each shard whose lock is free, then the rest, waiting. A
+  // thread does not wait for a shard (whose holder may be descheduled on a
+  // busy machine) while others it needs are free.
+  template <class Shards, class F>
+  void forEachLocked(Shards& shards, F&& f) const {
+    std::array<uint8_t, kShards> busy;
+    size_t n_busy = 0;
+    for (size_t k = 0; k < kShards; ++k) {
+      if (start[k] == start[k + 1]) continue;
+      std::unique_lock lock(shards[k].mu, std::try_to_lock);
+      if (!lock.owns_lock()) {
+        busy[n_busy++] = static_cast<uint8_t>(k);
+        continue;
+      }
+      f(k);
+    }
+    for (size_t i = 0; i < n_busy; ++i) {
+      std::lock_guard lock(shards[busy[i]].mu);
+      f(static_cast<size_t>(busy[i]));
+    }
+  }
 };
 
 }  // namespace cardinal::core

@@ -140,7 +140,8 @@ class PlanCache {
     ++s.replays;
     return true;
   }
-  // visit() for a request's keys at once: each shard's lock is taken once, and
+  // visit() for a request's keys at once: each shard's lock is taken once (busy ones
+  // last: core::ShardGroups::forEachLocked), and
   // the table slots and plans are fetched ahead (the lookups are cache
   // misses: the tables are big). Calls f(i, const SeriesPlan&) for each key i
   // that has a plan, shard by shard (in key order within a shard), and sets
@@ -153,11 +154,9 @@ class PlanCache {
     found.resize(keys.size());
     hit.assign(keys.size(), 0);
     constexpr size_t kAhead = 4;
-    for (size_t k = 0; k < kShards; ++k) {
+    groups.forEachLocked(shards_, [&](size_t k) {
       const uint32_t begin = groups.start[k], end = groups.start[k + 1];
-      if (begin == end) continue;
       const Shard& s = shards_[k];
-      std::lock_guard lock(s.mu);
       // First the slots (each fetched kAhead lookups early), fetching each
       // plan found; then the plans, whose first lines are on their way.
       for (uint32_t j = begin; j < end; ++j) {
@@ -180,7 +179,7 @@ class PlanCache {
           ++s.misses;
         }
       }
-    }
+    });
   }
   // Whether a plan made now for `key` would be kept (see admission above):
   // callers skip making the ones that would not.

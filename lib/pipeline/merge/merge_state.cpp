@@ -256,10 +256,8 @@ void MergeState::addMany(std::span<const AddItem> items, std::span<AddResult> re
   // One lock per shard; the tables' slots of the item after next are fetched
   // while this one is absorbed (the lookups are cache misses: the tables are big).
   constexpr size_t kAhead = 2;
-  for (size_t k = 0; k < kShards; ++k) {
-    if (start[k] == start[k + 1]) continue;
+  groups.forEachLocked(shards_, [&](size_t k) {
     Shard& sh = shards_[k];
-    std::lock_guard lock(sh.mu);
     for (uint32_t j = start[k]; j < start[k + 1]; ++j) {
       if (j + kAhead < start[k + 1]) {
         const AddItem& ahead = items[order[j + kAhead]];
@@ -268,7 +266,7 @@ void MergeState::addMany(std::span<const AddItem> items, std::span<AddResult> re
       }
       results[order[j]] = addLocked(sh, items[order[j]], now_ms);
     }
-  }
+  });
 }
 
 AddResult MergeState::addLocked(Shard& sh, const AddItem& item, int64_t now_ms) {
