@@ -204,6 +204,13 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 print(round(statistics.median(r["requests_per_s"] for r in rows if r["proxy"] == "cardinal") / 2, 2))
 EOF
 )
+# paced URL ARGS...: the load generator at the latency rate with the workload's flags.
+paced() {
+  local url=$1; shift
+  timeout --kill-after=5 "$LAT_TIMEOUT" "$B/cardinal_loadgen" --url="$url" --rate="$rate" \
+    --concurrency="$CONCURRENCY" --series-per-request="$SERIES" \
+    --mix=seed --fresh-ratio="$FRESH_RATIO" --seed="$SEED" --pool="$POOL" "$@"
+}
 for (( r = 1; r <= LAT_ROUNDS; r++ )); do
   targets=(direct cardinal codec)
   for (( k = 0; k < 3; k++ )); do
@@ -213,16 +220,10 @@ for (( r = 1; r <= LAT_ROUNDS; r++ )); do
     # Warm-up: the payload pool once, at the same rate, not measured (a fresh Cardinal builds its
     # label-set plans, merge inputs and cardinality state on first sight; its p99/max are kept).
     rc=0
-    timeout --kill-after=5 "$LAT_TIMEOUT" "$B/cardinal_loadgen" --url="$url" --rate="$rate" \
-      --requests="$POOL" --concurrency="$CONCURRENCY" --series-per-request="$SERIES" \
-      --mix=seed --fresh-ratio="$FRESH_RATIO" --seed="$SEED" --pool="$POOL" \
-      > "$dir/warmup.json" 2> "$dir/warmup.err" || rc=$?
+    paced "$url" --requests="$POOL" > "$dir/warmup.json" 2> "$dir/warmup.err" || rc=$?
     [ "$rc" = 0 ] || { echo "compare.sh: warm-up loadgen ($target) failed (exit $rc):" >&2; cat "$dir/warmup.err" >&2; exit 1; }
     load0=$(loadavg)
-    timeout --kill-after=5 "$LAT_TIMEOUT" "$B/cardinal_loadgen" --url="$url" --rate="$rate" \
-      --duration="$LAT_DURATION" --concurrency="$CONCURRENCY" --series-per-request="$SERIES" \
-      --mix=seed --fresh-ratio="$FRESH_RATIO" --seed="$SEED" --pool="$POOL" \
-      > "$dir/loadgen.json" 2> "$dir/loadgen.err" || rc=$?
+    paced "$url" --duration="$LAT_DURATION" > "$dir/loadgen.json" 2> "$dir/loadgen.err" || rc=$?
     [ "$target" != direct ] && stop "$PROXY"
     [ "$rc" = 0 ] || { echo "compare.sh: paced loadgen ($target) failed (exit $rc):" >&2; cat "$dir/loadgen.err" >&2; exit 1; }
     python3 - "$dir/loadgen.json" "$dir/warmup.json" >> "$work/latency.jsonl" <<EOF

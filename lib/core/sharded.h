@@ -1,6 +1,7 @@
 #pragma once
-// Totals over the shards of a sharded structure (each shard a struct with a
-// `mu` mutex): each shard is read under its own lock, one after the other.
+// Helpers for sharded structures (each shard a struct with a `mu` mutex):
+// totals over the shards, and a request's items grouped by shard so that each
+// shard's lock is taken once.
 
 #include <array>
 #include <cstdint>

@@ -129,23 +129,16 @@ class PlanCache {
   // f's answer, or false when there is no plan.
   template <class F>
   bool visit(uint64_t key, F&& f) const {
-    const Shard& s = shardFor(key);
-    std::lock_guard lock(s.mu);
-    const SeriesPlan* p = s.find(key);
-    if (p == nullptr || !f(*p)) {
-      ++s.misses;
-      return false;
-    }
-    ++p->replays_;
-    ++s.replays;
-    return true;
+    std::vector<uint8_t> hit;
+    visitMany(std::span<const uint64_t>(&key, 1), hit, [&](size_t, const SeriesPlan& p) { return f(p); });
+    return hit[0] != 0;
   }
-  // visit() for a request's keys at once: each shard's lock is taken once (busy ones
-  // last: core::ShardGroups::forEachLocked), and
-  // the table slots and plans are fetched ahead (the lookups are cache
-  // misses: the tables are big). Calls f(i, const SeriesPlan&) for each key i
-  // that has a plan, shard by shard (in key order within a shard), and sets
-  // hit[i] to f's answer (0 without a plan).
+  // visit() for a request's keys at once: each shard's lock is taken once
+  // (busy ones last: core::ShardGroups::forEachLocked), and the table slots
+  // and plans are fetched ahead (the lookups are cache misses: the tables are
+  // big). Calls f(i, const SeriesPlan&) for each key i that has a plan, shard
+  // by shard (in key order within a shard), and sets hit[i] to f's answer (0
+  // without a plan).
   template <class F>
   void visitMany(std::span<const uint64_t> keys, std::vector<uint8_t>& hit, F&& f) const {
     thread_local core::ShardGroups<kShards> groups;
