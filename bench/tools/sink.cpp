@@ -40,6 +40,7 @@
 #include "codec/snappy_codec.h"
 #include "codec/wire.h"
 #include "core/flags.h"
+#include "server/body_buffer.h"
 
 namespace {
 
@@ -177,8 +178,12 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(sink_.options.max_body);
     stream_.expires_after(sink_.options.idle_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->onRead(ec); });
+    http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->onRead(ec);
+      server::sizeBufferForBody(*self->parser_, self->buffer_);
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       [self](beast::error_code ec2, size_t) { self->onRead(ec2); });
+    });
   }
 
   void onRead(beast::error_code ec) {

@@ -10,6 +10,7 @@
 #include <prometheus/counter.h>
 
 #include "codec/protocol.h"
+#include "server/body_buffer.h"
 #include "core/log.h"
 #include "core/result.h"
 
@@ -80,6 +81,13 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
     parser_->body_limit(server_.config().max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(server_.config().max_header_bytes));
     beast::get_lowest_layer(stream_).expires_after(server_.config().read_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) { self->onHeader(ec); });
+  }
+
+  void onHeader(beast::error_code ec) {
+    if (ec) return onRead(ec);
+    sizeBufferForBody(*parser_, buffer_);  // a large body in 64 KiB receives, not 512 bytes
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->onRead(ec); });
   }

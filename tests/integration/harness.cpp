@@ -513,6 +513,11 @@ HttpResponse httpRequest(std::string_view method, std::string_view url, std::str
 }
 
 RawExchange rawExchange(uint16_t port, std::string_view bytes, bool half_close, Millis timeout) {
+  return rawExchange(port, std::vector<std::string>{std::string(bytes)}, Millis(0), half_close, timeout);
+}
+
+RawExchange rawExchange(uint16_t port, const std::vector<std::string>& pieces, Millis pause,
+                        bool half_close, Millis timeout) {
   RawExchange out;
   net::io_context ioc;
   beast::tcp_stream stream(ioc);
@@ -530,10 +535,12 @@ RawExchange rawExchange(uint16_t port, std::string_view bytes, bool half_close, 
     return out;
   }
   out.connected = true;
-  net::async_write(stream, net::buffer(bytes.data(), bytes.size()),
-                   [&](beast::error_code e, size_t) { ec = e; });
-  run();
-  if (ec) out.error = "write: " + ec.message();
+  for (size_t i = 0; i < pieces.size() && !ec; ++i) {
+    if (i > 0) std::this_thread::sleep_for(pause);
+    net::async_write(stream, net::buffer(pieces[i]), [&](beast::error_code e, size_t) { ec = e; });
+    run();
+    if (ec) out.error = "write: " + ec.message();
+  }
   if (half_close) stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   std::array<char, 4096> buf;
   for (;;) {

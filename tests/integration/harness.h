@@ -185,6 +185,9 @@ struct RawExchange {
 };
 RawExchange rawExchange(uint16_t port, std::string_view bytes, bool half_close,
                         Millis timeout = Millis(3000));
+// The same, writing `pieces` one after the other with `pause` between them (a slow sender).
+RawExchange rawExchange(uint16_t port, const std::vector<std::string>& pieces, Millis pause,
+                        bool half_close, Millis timeout = Millis(3000));
 
 // Percent-encodes a query parameter value.
 std::string urlEncode(std::string_view s);
