@@ -1,0 +1,130 @@
+// The write path's steps on the workload of bench/compare.sh, one core: the load generator's
+// seed mix (bench/tools/workload.h: 2000 series per request, 20% fresh ids, a pool of 64 bodies
+// replayed in turn, timestamps repeating on replay) through the default pipeline as the proxy
+// assembles it (pipeline::Assembly, built-in default rules), in steady state: the pool is passed
+// through once before timing, as compare.sh's latency phase does. Reports series per second;
+// the time per request is the iteration time.
+//   BM_SeedDecode    decodeWriteRequest of a pool body (uncompressed)
+//   BM_SeedProcess   processBatch: the label stages (plans cached), cardinality, merge
+//   BM_SeedEncode    encodeForProtocol + snappy of what processBatch left
+// No metrics are attached to the stages (the proxy's prometheus-cpp counters are not counted).
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "codec/decode.h"
+#include "codec/encode_v2.h"
+#include "codec/limits.h"
+#include "codec/snappy_codec.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "pipeline/assembly.h"
+#include "pipeline/sanitize/redactor.h"
+#include "rules/rules_manager.h"
+#include "workload.h"
+
+namespace {
+
+using namespace cardinal;
+
+constexpr size_t kPool = 64;
+constexpr size_t kSeries = 2000;
+constexpr int64_t kStartMs = 1'764'000'000'000;
+
+[[noreturn]] void die(const std::string& why) {
+  std::fprintf(stderr, "pipeline_bench: %s\n", why.c_str());
+  std::exit(1);
+}
+
+// One proxy's processing state, warmed up on the pool.
+struct Proxy {
+  rules::RulesManager rules{{}, nullptr};
+  pipeline::sanitize::Redactor redactor{std::vector<uint8_t>(32, 0x5a)};
+  rules::RulesManager::Snapshot snapshot;
+  core::ManualClock clock{kStartMs + static_cast<int64_t>(kPool) * 1000};
+  codec::Limits limits;
+  std::vector<std::string> pool;  // uncompressed 1.0 bodies
+  std::unique_ptr<pipeline::Assembly> assembly;
+  codec::SeriesBatch batch;
+  std::string encoded, compressed;
+
+  Proxy() {
+    core::setLogLevel(core::LogLevel::kError);
+    if (!rules.reload()) die("the built-in default rules do not load");
+    snapshot = rules.current();
+    bench::WorkloadConfig cfg;
+    cfg.series_per_request = kSeries;
+    auto w = bench::Workload::create(cfg);
+    if (!w) die(w.error());
+    pool.resize(kPool);
+    for (size_t k = 0; k < kPool; ++k) w->build(0, k, kStartMs + static_cast<int64_t>(k) * 1000, pool[k]);
+    assembly = std::make_unique<pipeline::Assembly>(pipeline::AssemblyOptions{},
+                                                    pipeline::PipelineConfig{nullptr, nullptr, &redactor});
+    for (size_t k = 0; k < kPool; ++k) {
+      decode(k);
+      process();
+    }
+  }
+  void decode(size_t k) {
+    if (auto st = codec::decodeWriteRequest(pool[k % kPool], limits, batch); !st) die(st.error());
+  }
+  void process() {
+    auto state = assembly->writeState();
+    pipeline::processBatch(assembly->pipeline, batch, snapshot, state, clock, false);
+  }
+  void encode() {
+    codec::encodeForProtocol(batch, codec::WireProtocol::kV1, encoded);
+    codec::compress(encoded, compressed);
+  }
+};
+
+Proxy& proxy() {
+  static Proxy p;
+  return p;
+}
+
+void BM_SeedDecode(benchmark::State& state) {
+  Proxy& p = proxy();
+  size_t k = 0;
+  for (auto _ : state) {
+    p.decode(k++);
+    benchmark::DoNotOptimize(p.batch.series.data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kSeries));
+}
+
+void BM_SeedProcess(benchmark::State& state) {
+  Proxy& p = proxy();
+  size_t k = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    p.decode(k++);
+    state.ResumeTiming();
+    p.process();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kSeries));
+}
+
+void BM_SeedEncode(benchmark::State& state) {
+  Proxy& p = proxy();
+  size_t k = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    p.decode(k++);
+    p.process();
+    state.ResumeTiming();
+    p.encode();
+    benchmark::DoNotOptimize(p.compressed.data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kSeries));
+}
+
+}  // namespace
+
+BENCHMARK(BM_SeedDecode)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SeedProcess)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SeedEncode)->Unit(benchmark::kMicrosecond);
+BENCHMARK_MAIN();
