@@ -253,9 +253,9 @@ void MergeState::addMany(std::span<const AddItem> items, std::span<AddResult> re
   groups.build(items.size(), [&](size_t i) { return shardIndex(items[i].output_hash); });
   const auto& start = groups.start;
   const auto& order = groups.order;
-  // One lock per shard; the tables' slots of the item after next are fetched
+  // One lock per shard; the tables' slots of the item four ahead are fetched
   // while this one is absorbed (the lookups are cache misses: the tables are big).
-  constexpr size_t kAhead = 2;
+  constexpr size_t kAhead = 4;
   groups.forEachLocked(shards_, [&](size_t k) {
     Shard& sh = shards_[k];
     for (uint32_t j = start[k]; j < start[k + 1]; ++j) {
