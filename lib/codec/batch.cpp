@@ -57,28 +57,16 @@ bool SeriesBatch::anyChanged() const {
   return false;
 }
 
-size_t SeriesBatch::liveSeries() const {
-  size_t n = 0;
-  for (const auto& s : series) n += !s.dropped;
-  return n;
-}
-size_t SeriesBatch::liveSamples() const {
-  size_t n = 0;
-  for (const auto& s : series)
-    if (!s.dropped) n += s.sample_count;
-  return n;
-}
-size_t SeriesBatch::liveHistograms() const {
-  size_t n = 0;
-  for (const auto& s : series)
-    if (!s.dropped) n += s.histogram_count;
-  return n;
-}
-size_t SeriesBatch::liveExemplars() const {
-  size_t n = 0;
-  for (const auto& s : series)
-    if (!s.dropped) n += s.exemplar_count;
-  return n;
+SeriesBatch::LiveCounts SeriesBatch::liveCounts() const {
+  LiveCounts c;
+  for (const auto& s : series) {
+    if (s.dropped) continue;
+    ++c.series;
+    c.samples += s.sample_count;
+    c.histograms += s.histogram_count;
+    c.exemplars += s.exemplar_count;
+  }
+  return c;
 }
 
 }  // namespace cardinal::codec

@@ -171,10 +171,15 @@ class SeriesBatch {
   std::string_view intern(std::string_view s);
 
   bool anyChanged() const;  // some series changed or dropped
-  size_t liveSeries() const;
-  size_t liveSamples() const;
-  size_t liveHistograms() const;
-  size_t liveExemplars() const;
+  // What is left after the stages (series not dropped), in one pass.
+  struct LiveCounts {
+    size_t series = 0, samples = 0, histograms = 0, exemplars = 0;
+  };
+  LiveCounts liveCounts() const;
+  size_t liveSeries() const { return liveCounts().series; }
+  size_t liveSamples() const { return liveCounts().samples; }
+  size_t liveHistograms() const { return liveCounts().histograms; }
+  size_t liveExemplars() const { return liveCounts().exemplars; }
 
  private:
   std::deque<std::string> arena_;

@@ -191,8 +191,8 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   struct Counts {
     size_t series, samples, histograms, exemplars, metadata, bytes;
   };
-  Counts counts{batch.liveSeries(), batch.liveSamples(), batch.liveHistograms(), batch.liveExemplars(),
-                batch.metadata.size(), 0};
+  const auto live = batch.liveCounts();
+  Counts counts{live.series, live.samples, live.histograms, live.exemplars, batch.metadata.size(), 0};
   const codec::WireProtocol out_protocol = config_.upstream_protocol;
   const bool v2_out = out_protocol == codec::WireProtocol::kV2;
   // 2.0 has no metadata-only form: a 1.0 metadata request (the TypeTable has

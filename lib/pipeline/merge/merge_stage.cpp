@@ -87,15 +87,17 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
   thread_local std::vector<const codec::Series*> with_histograms;
   items.clear();
   with_histograms.clear();
+  // Summed over the pass and added to the counters once at the end (a
+  // prometheus-cpp increment is a compare-and-swap on a line both I/O threads
+  // write; a replayed request has a duplicate for every series).
+  merge::AddResult totals;
   auto tally = [&](const merge::AddResult& r) {
     absorbed_samples += r.accepted + r.stale_markers;
-    if (metrics_) {
-      if (r.duplicates) metrics_->duplicates.Increment(static_cast<double>(r.duplicates));
-      if (r.out_of_order) metrics_->out_of_order.Increment(static_cast<double>(r.out_of_order));
-      if (r.over_cap) metrics_->over_cap.Increment(static_cast<double>(r.over_cap));
-      if (r.nan) metrics_->nan.Increment(static_cast<double>(r.nan));
-      if (r.refused) metrics_->refused.Increment(static_cast<double>(r.refused));
-    }
+    totals.duplicates += r.duplicates;
+    totals.out_of_order += r.out_of_order;
+    totals.over_cap += r.over_cap;
+    totals.nan += r.nan;
+    totals.refused += r.refused;
   };
   // Absorbs series `s` (its family just resolved by `families`) into the merge state.
   auto absorb = [&](codec::Series& s, const FamilyInfo& info) {
@@ -170,9 +172,19 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
   }
   for (const codec::Series* s : with_histograms)  // their kind comes from their reset hint
     tally(ctx.merge->addHistograms(s->input_hash, batch.labelsOf(*s), s->hash, batch.histogramsOf(*s), now));
-  if (metrics_ && absorbed_series) {
-    metrics_->absorbed_series.Increment(static_cast<double>(absorbed_series));
-    metrics_->absorbed_samples.Increment(static_cast<double>(absorbed_samples));
+  if (metrics_) {
+    auto add = [](prometheus::Counter& c, size_t n) {
+      if (n) c.Increment(static_cast<double>(n));
+    };
+    add(metrics_->duplicates, totals.duplicates);
+    add(metrics_->out_of_order, totals.out_of_order);
+    add(metrics_->over_cap, totals.over_cap);
+    add(metrics_->nan, totals.nan);
+    add(metrics_->refused, totals.refused);
+    if (absorbed_series) {
+      metrics_->absorbed_series.Increment(static_cast<double>(absorbed_series));
+      metrics_->absorbed_samples.Increment(static_cast<double>(absorbed_samples));
+    }
   }
   return any ? Outcome::kModified : Outcome::kUnchanged;
 }
