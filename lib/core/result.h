@@ -26,7 +26,12 @@ class [[nodiscard]] Result {
   T& operator*() & { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
-  const std::string& error() const { assert(!ok() && "error() on a value"); return std::get<1>(v_).message; }
+  // The message; empty on a value, like Status::error() (so a test's
+  // CHECK_MESSAGE(r.ok(), r.error()), which doctest's -s evaluates on success too, is safe).
+  const std::string& error() const {
+    static const std::string kNone;
+    return ok() ? kNone : std::get<1>(v_).message;
+  }
 
  private:
   std::variant<T, Error> v_;
