@@ -10,9 +10,9 @@
 #include <prometheus/counter.h>
 
 #include "codec/protocol.h"
-#include "server/body_buffer.h"
 #include "core/log.h"
 #include "core/result.h"
+#include "server/body_buffer.h"
 
 namespace cardinal::server {
 
