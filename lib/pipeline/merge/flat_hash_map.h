@@ -2,9 +2,10 @@
 // A small open-addressing hash map for the merge engine's per-shard tables,
 // whose keys are already hashes. Linear probing over one contiguous slot
 // array (an empty slot holds the value-initialized key), backward-shift
-// deletion (no deleted markers, so probe lengths do not degrade under churn). Lookups and updates of existing keys never allocate;
-// an insert allocates only when the table grows. Not thread-safe: the owner
-// (a MergeState shard) holds its lock.
+// deletion (no deleted markers, so probe lengths do not degrade under churn).
+// Lookups and updates of existing keys never allocate; an insert allocates
+// only when the table grows. Not thread-safe: the owner (a MergeState shard)
+// holds its lock.
 //
 // Pointers returned by find()/tryEmplace() stay valid until the next insert
 // or erase on the same map. forEach() must not insert or erase.
@@ -104,7 +105,8 @@ class FlatHashMap {
   void forEach(F&& f) const {
     if (has_zero_) f(static_cast<const Key&>(zero_.key), static_cast<const Value&>(zero_.value));
     for (size_t i = 0; i < slots_.size(); ++i)
-      if (!isEmptyKey(slots_[i].key)) f(static_cast<const Key&>(slots_[i].key), static_cast<const Value&>(slots_[i].value));
+      if (!isEmptyKey(slots_[i].key))
+        f(static_cast<const Key&>(slots_[i].key), static_cast<const Value&>(slots_[i].value));
   }
 
   void clear() {
