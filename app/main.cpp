@@ -82,6 +82,7 @@ struct Options {
   size_t merge_queue = 1000;
   std::string hmac_key_file;
   bool codec_only = false;
+  size_t split_request_bytes = 64u << 10;
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;
@@ -110,6 +111,7 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addCount("web.io-threads", &o.io_threads, "Number of I/O threads (the default is the number of CPUs)");
   f.addDuration("web.read-timeout", &o.read_timeout, "Time allowed to receive one whole request, keep-alive idle time included");
   f.addDuration("web.write-timeout", &o.write_timeout, "Time allowed to send one response");
+  f.addBytes("web.split-request-bytes", &o.split_request_bytes, "Decompressed size from which a remote-write 1.0 request (to a 1.0 upstream) is decoded, processed and encoded in two halves, the second by another I/O thread when one is free; 0: never");
   f.addCount("web.max-connections", &o.max_connections, "Maximum simultaneous client connections; more are closed at accept");
   f.addString("web.tls-cert-file", &o.tls_cert_file, "PEM certificate chain for TLS on the listener (with --web.tls-key-file); unset: plain HTTP. Re-read on reload and when the file changes");
   f.addString("web.tls-key-file", &o.tls_key_file, "PEM private key of --web.tls-cert-file");
@@ -396,10 +398,12 @@ int run(Options& o) {
   wcfg.upstream_protocol = *upstream_protocol;
   wcfg.forward_headers = *forward_headers;
   wcfg.tenant_header = tenant_header;
+  wcfg.split_min_bytes = o.split_request_bytes;
   server::WriteHandler write(wcfg, pipeline, rules, types, cache, client, metrics, core::SystemClock::instance());
   write.setMergeState(&merge_state);
   if (o.pipe.cardinality_enabled) write.setCardinalityState(&cardinality_state);
   if (tenants) write.setTenants(tenants.get());
+  if (o.io_threads >= 2) write.setHelpers(&ioc);
   server::StatsHandler stats({cardinality_state, explain_pipeline, rules, types, cache, &merge_state,
                               core::SystemClock::instance(), o.pipe.dry_run, tenants.get()});
   upstream::OrderedSender merged_sender(ioc, client,

@@ -122,8 +122,26 @@ void BM_SeedEncode(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kSeries));
 }
 
+// Two threads, each with its own batch, on the one shared state (as the
+// proxy's two I/O threads run requests): the cost of sharing.
+void BM_SeedProcessShared(benchmark::State& state) {
+  Proxy& p = proxy();
+  codec::SeriesBatch batch;
+  size_t k = static_cast<size_t>(state.thread_index());
+  for (auto _ : state) {
+    state.PauseTiming();
+    if (auto st = codec::decodeWriteRequest(p.pool[k % kPool], p.limits, batch); !st) die(st.error());
+    k += static_cast<size_t>(state.threads());
+    state.ResumeTiming();
+    auto ws = p.assembly->writeState();
+    pipeline::processBatch(p.assembly->pipeline, batch, p.snapshot, ws, p.clock, false);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kSeries));
+}
+
 }  // namespace
 
+BENCHMARK(BM_SeedProcessShared)->Unit(benchmark::kMicrosecond)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_SeedDecode)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SeedProcess)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SeedEncode)->Unit(benchmark::kMicrosecond);

@@ -455,4 +455,16 @@ core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, Seri
   return core::Status::Ok();
 }
 
+size_t splitPoint(std::string_view buf) {
+  Reader r(buf);
+  const size_t middle = buf.size() / 2;
+  while (!r.done()) {
+    const size_t at = buf.size() - r.remaining();
+    if (at >= middle) return at;  // at > 0: the first field ends before it
+    uint32_t field, wire_type;
+    if (!r.tag(field, wire_type) || !r.skip(field, wire_type)) return 0;
+  }
+  return 0;  // one field reaches past the middle to the end
+}
+
 }  // namespace cardinal::codec

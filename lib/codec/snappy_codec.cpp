@@ -24,4 +24,34 @@ void compress(std::string_view in, std::string& out) {
   out.resize(n);
 }
 
+namespace {
+
+// A block's length header: its value and how many bytes it takes.
+std::pair<uint64_t, size_t> lengthHeader(std::string_view block) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < block.size() && i < 5; ++i) {
+    v |= static_cast<uint64_t>(static_cast<uint8_t>(block[i]) & 0x7f) << (7 * i);
+    if ((static_cast<uint8_t>(block[i]) & 0x80) == 0) return {v, i + 1};
+  }
+  return {0, 0};  // not compress() output
+}
+
+}  // namespace
+
+void joinCompressed(std::string_view a, std::string_view b, std::string& out) {
+  const auto [a_len, a_header] = lengthHeader(a);
+  const auto [b_len, b_header] = lengthHeader(b);
+  out.clear();
+  out.reserve(5 + a.size() + b.size());
+  for (uint64_t v = a_len + b_len; ; v >>= 7) {
+    if (v < 0x80) {
+      out.push_back(static_cast<char>(v));
+      break;
+    }
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+  }
+  out.append(a.substr(a_header));
+  out.append(b.substr(b_header));
+}
+
 }  // namespace cardinal::codec

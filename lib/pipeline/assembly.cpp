@@ -34,6 +34,11 @@ Outcome processBatch(const Pipeline& pipeline, codec::SeriesBatch& batch, const 
                      WriteState& state, const core::Clock& clock, bool dry_run, bool run_stages) {
   state.types.observe(batch);
   if (!run_stages) return Outcome::kUnchanged;
+  return runStages(pipeline, batch, rules, state, clock, dry_run);
+}
+
+Outcome runStages(const Pipeline& pipeline, codec::SeriesBatch& batch, const rules::RulesManager::Snapshot& rules,
+                  WriteState& state, const core::Clock& clock, bool dry_run) {
   StageContext ctx{clock,          rules.generation, &state.cache, dry_run, rules.rules.get(), &state.types,
                    state.merge,    state.cardinality};
   return pipeline.run(batch, ctx);

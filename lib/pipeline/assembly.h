@@ -69,6 +69,10 @@ struct WriteState {
 // `run_stages` is false: the codec-only benchmark baseline).
 Outcome processBatch(const Pipeline& pipeline, codec::SeriesBatch& batch, const rules::RulesManager::Snapshot& rules,
                      WriteState& state, const core::Clock& clock, bool dry_run, bool run_stages = true);
+// processBatch's second step alone (the stages), for a request whose parts
+// all learned their types first (server/request_split.h).
+Outcome runStages(const Pipeline& pipeline, codec::SeriesBatch& batch, const rules::RulesManager::Snapshot& rules,
+                  WriteState& state, const core::Clock& clock, bool dry_run);
 
 // Series per merged-output request body.
 inline constexpr size_t kMergedSeriesPerRequest = 2000;

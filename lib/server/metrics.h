@@ -50,6 +50,14 @@ struct ProxyMetrics {
   // (brought up to date each aggregation interval).
   prometheus::Counter& plan_cache_replayed;
   prometheus::Counter& plan_cache_missed;
+  // Requests split in two halves (--web.split-request-bytes), by how the
+  // second half was done: by another thread (helper), by the request's own
+  // thread because none was free in time (alone), or on another thread's
+  // decode but with the stages one half after the other because a series is
+  // in both (in_order).
+  prometheus::Counter& split_helper;
+  prometheus::Counter& split_alone;
+  prometheus::Counter& split_in_order;
 
   // Wall time of each step of a remote-write request (cardinal_write_step_duration_seconds{step}):
   // where a request's latency goes.

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <string>
 
+#include <boost/asio/post.hpp>
+
 #include "codec/batch.h"
 #include "codec/decode.h"
 #include "codec/decode_v2.h"
@@ -13,6 +15,7 @@
 #include "core/log.h"
 #include "pipeline/assembly.h"
 #include "server/forward_headers.h"
+#include "server/request_split.h"
 
 namespace cardinal::server {
 namespace {
@@ -23,6 +26,8 @@ struct Scratch {
   std::string decompressed;
   codec::SeriesBatch batch;
   std::string encoded;
+  std::string compressed;              // a split request's first half
+  std::vector<uint64_t> shared_table;  // sharesSeries()  // sharesSeries()
 };
 thread_local Scratch t_scratch;
 
@@ -34,6 +39,7 @@ struct ReleaseLarge {
     constexpr size_t kKeep = 16u << 20;
     if (s.decompressed.capacity() > kKeep) std::string().swap(s.decompressed);
     if (s.encoded.capacity() > kKeep) std::string().swap(s.encoded);
+    if (s.compressed.capacity() > kKeep) std::string().swap(s.compressed);
   }
 };
 
@@ -162,8 +168,45 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   }
   metrics_.received_decompressed_bytes.Increment(static_cast<double>(s.decompressed.size()));
   lap(Step::kDecompress);
-  auto decoded = v2_in ? codec::decodeRequestV2(s.decompressed, config_.limits, s.batch)
-                       : codec::decodeWriteRequest(s.decompressed, config_.limits, s.batch);
+  const codec::WireProtocol out_protocol = config_.upstream_protocol;
+  const bool v2_out = out_protocol == codec::WireProtocol::kV2;
+  const bool run_stages = !config_.codec_only;
+  // In-flight requests keep the rules they started with (the snapshot).
+  const auto rules = rules_.current();
+  pipeline::WriteState state{*types, *cache, merge, cardinality};
+  // A large 1.0 request for a 1.0 upstream is shared with another I/O thread
+  // (request_split.h). Declared after what the half points to, so that on
+  // every way out the half is finished with it first.
+  std::shared_ptr<SplitHalf> half;
+  struct FinishHalf {
+    std::shared_ptr<SplitHalf>& half;
+    ~FinishHalf() {
+      if (half) half->finish();
+    }
+  } finish_half{half};
+  const std::string_view whole(s.decompressed);
+  size_t cut = 0;
+  if (helpers_ && config_.split_min_bytes > 0 && !v2_in && !v2_out && whole.size() >= config_.split_min_bytes)
+    cut = codec::splitPoint(whole);
+  core::Status decoded;
+  if (cut > 0) {
+    half = SplitHalf::acquire();
+    half->start({whole.substr(cut), &config_.limits, &pipeline_, &rules, &state, &clock_, config_.dry_run, run_stages});
+    boost::asio::post(*helpers_, [half] { half->runAsHelper(); });
+    decoded = codec::decodeWriteRequest(whole.substr(0, cut), config_.limits, s.batch);
+    if (decoded) state.types.observe(s.batch);
+    half->awaitDecoded();
+    if (!decoded || !half->decoded() ||
+        s.batch.series.size() + half->batch().series.size() > config_.limits.max_series_per_request) {
+      // Decoded whole, the error names the series and byte of the request.
+      half->finish();
+      half.reset();
+      decoded = codec::decodeWriteRequest(whole, config_.limits, s.batch);
+    }
+  } else {
+    decoded = v2_in ? codec::decodeRequestV2(whole, config_.limits, s.batch)
+                    : codec::decodeWriteRequest(whole, config_.limits, s.batch);
+  }
   if (!decoded) {
     metrics_.countRejected("decode");
     core::logDebug("rejected write request", {{"reason", decoded.error()}, {"protocol", v2_in ? "v2" : "v1"}});
@@ -171,30 +214,58 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   }
   lap(Step::kDecode);
   codec::SeriesBatch& batch = s.batch;
+  codec::SeriesBatch* second = half ? &half->batch() : nullptr;
+  auto total = [&](auto size) { return static_cast<double>(size(batch) + (second ? size(*second) : 0)); };
   metrics_.received_requests.Increment();
   if (v2_in) metrics_.received_v2_requests.Increment();
-  metrics_.received_series.Increment(static_cast<double>(batch.series.size()));
-  metrics_.received_samples.Increment(static_cast<double>(batch.samples.size()));
-  metrics_.received_histograms.Increment(static_cast<double>(batch.histograms.size()));
-  metrics_.received_exemplars.Increment(static_cast<double>(batch.exemplars.size()));
-  metrics_.received_metadata.Increment(static_cast<double>(batch.metadata.size()));
+  metrics_.received_series.Increment(total([](const codec::SeriesBatch& b) { return b.series.size(); }));
+  metrics_.received_samples.Increment(total([](const codec::SeriesBatch& b) { return b.samples.size(); }));
+  metrics_.received_histograms.Increment(total([](const codec::SeriesBatch& b) { return b.histograms.size(); }));
+  metrics_.received_exemplars.Increment(total([](const codec::SeriesBatch& b) { return b.exemplars.size(); }));
+  metrics_.received_metadata.Increment(total([](const codec::SeriesBatch& b) { return b.metadata.size(); }));
   // Decoding is all or nothing, so from here on everything received is
   // accepted: merged, dropped by policy, or forwarded (and then written as
   // far as the upstream says).
-  const codec::WrittenCounts received{batch.samples.size(), batch.histograms.size(), batch.exemplars.size()};
+  codec::WrittenCounts received{batch.samples.size(), batch.histograms.size(), batch.exemplars.size()};
+  if (second) received = plus(received, {second->samples.size(), second->histograms.size(), second->exemplars.size()});
 
-  // In-flight requests keep the rules they started with (the snapshot).
-  pipeline::WriteState state{*types, *cache, merge, cardinality};
-  pipeline::processBatch(pipeline_, batch, rules_.current(), state, clock_, config_.dry_run, !config_.codec_only);
+  // Encodes and compresses the first half of a split request into s.compressed.
+  auto encodeFirst = [&] {
+    codec::encodeForProtocol(batch, out_protocol, s.encoded);
+    codec::compress(s.encoded, s.compressed);
+  };
+  bool first_encoded = false;
+  if (!half) {
+    pipeline::processBatch(pipeline_, batch, rules, state, clock_, config_.dry_run, run_stages);
+  } else {
+    // A series in both halves: the halves one after the other, in order.
+    const bool in_order = sharesSeries(batch, *second, s.shared_table);
+    const bool helper_runs = half->release(!in_order);
+    (helper_runs ? metrics_.split_helper : in_order ? metrics_.split_in_order : metrics_.split_alone).Increment();
+    if (run_stages) pipeline::runStages(pipeline_, batch, rules, state, clock_, config_.dry_run);
+    if (!helper_runs) half->process();
+    // The helper encodes its half when it changed; the same for this one.
+    if (config_.codec_only || batch.anyChanged()) {
+      encodeFirst();
+      first_encoded = true;
+    }
+    half->finish();
+  }
   lap(Step::kProcess);
 
   struct Counts {
     size_t series, samples, histograms, exemplars, metadata, bytes;
   };
-  const auto live = batch.liveCounts();
+  auto live = batch.liveCounts();
   Counts counts{live.series, live.samples, live.histograms, live.exemplars, batch.metadata.size(), 0};
-  const codec::WireProtocol out_protocol = config_.upstream_protocol;
-  const bool v2_out = out_protocol == codec::WireProtocol::kV2;
+  if (second) {
+    live = second->liveCounts();
+    counts.series += live.series;
+    counts.samples += live.samples;
+    counts.histograms += live.histograms;
+    counts.exemplars += live.exemplars;
+    counts.metadata += second->metadata.size();
+  }
   // 2.0 has no metadata-only form: a 1.0 metadata request (the TypeTable has
   // learned from it above) has nothing to forward to a 2.0 upstream.
   if (counts.series == 0 && (counts.metadata == 0 || v2_out))
@@ -204,14 +275,21 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   const codec::WrittenCounts kept = minus(received, forwarded);  // merged or dropped: accepted here
   std::shared_ptr<std::string> body;
   const bool translated = batch.protocol != out_protocol;
-  bool unchanged = !batch.anyChanged() && !config_.codec_only && !translated;
+  const bool changed = batch.anyChanged() || (second && second->anyChanged());
+  bool unchanged = !changed && !config_.codec_only && !translated;
 
   if (unchanged) {
     body = std::make_shared<std::string>(std::move(req.body()));
   } else {
-    codec::encodeForProtocol(batch, out_protocol, s.encoded);
     body = std::make_shared<std::string>();
-    codec::compress(s.encoded, *body);
+    if (half) {
+      if (!first_encoded) encodeFirst();
+      if (!half->encoded()) half->encode();
+      codec::joinCompressed(s.compressed, half->compressed(), *body);
+    } else {
+      codec::encodeForProtocol(batch, out_protocol, s.encoded);
+      codec::compress(s.encoded, *body);
+    }
     lap(Step::kEncode);
   }
   counts.bytes = body->size();

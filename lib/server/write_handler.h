@@ -29,6 +29,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+
 #include "codec/limits.h"
 #include "codec/protocol.h"
 #include "core/clock.h"
@@ -60,6 +62,11 @@ struct WriteConfig {
   // state the request runs on (setTenants()) and is always forwarded, with
   // the default tenant's name when the sender sent none.
   std::string tenant_header;
+  // --web.split-request-bytes: a 1.0 request to a 1.0 upstream at least this
+  // large once decompressed is decoded, processed and encoded in two halves,
+  // the second by another I/O thread when one is free (request_split.h).
+  // 0: never. Needs setHelpers().
+  size_t split_min_bytes = 0;
 };
 
 class WriteHandler {
@@ -73,6 +80,9 @@ class WriteHandler {
   // merge, cardinality, cache and type objects given above. Over
   // --tenant.max-tenants a new tenant gets 503 with a message.
   void setTenants(pipeline::Tenants* tenants) { tenants_ = tenants; }
+  // Where the second half of a split request is posted: the I/O threads'
+  // context, when there are two or more of them.
+  void setHelpers(boost::asio::io_context* helpers) { helpers_ = helpers; }
 
   void handle(Request&& req, Responder respond);
 
@@ -90,6 +100,7 @@ class WriteHandler {
   pipeline::merge::MergeState* merge_ = nullptr;
   pipeline::cardinality::CardinalityState* cardinality_ = nullptr;
   pipeline::Tenants* tenants_ = nullptr;
+  boost::asio::io_context* helpers_ = nullptr;
   pipeline::DecisionCache& cache_;
   upstream::Client& client_;
   ProxyMetrics& metrics_;
