@@ -455,16 +455,22 @@ core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, Seri
   return core::Status::Ok();
 }
 
-size_t splitPoint(std::string_view buf) {
+std::vector<size_t> splitPoints(std::string_view buf, size_t parts) {
+  std::vector<size_t> cuts;
+  if (parts < 2) return cuts;
   Reader r(buf);
-  const size_t middle = buf.size() / 2;
-  while (!r.done()) {
+  size_t k = 1;
+  while (!r.done() && k < parts) {
     const size_t at = buf.size() - r.remaining();
-    if (at >= middle) return at;  // at > 0: the first field ends before it
+    if (at > 0 && at >= buf.size() * k / parts && (cuts.empty() || at > cuts.back())) {
+      cuts.push_back(at);
+      while (k < parts && buf.size() * k / parts <= at) ++k;  // a long field may pass several marks
+      continue;
+    }
     uint32_t field, wire_type;
-    if (!r.tag(field, wire_type) || !r.skip(field, wire_type)) return 0;
+    if (!r.tag(field, wire_type) || !r.skip(field, wire_type)) return {};
   }
-  return 0;  // one field reaches past the middle to the end
+  return cuts;
 }
 
 }  // namespace cardinal::codec

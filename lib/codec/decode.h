@@ -6,6 +6,7 @@
 // position and label name, never a label value.
 
 #include <string_view>
+#include <vector>
 
 #include "codec/batch.h"
 #include "codec/limits.h"
@@ -15,13 +16,14 @@ namespace cardinal::codec {
 
 core::Status decodeWriteRequest(std::string_view buf, const Limits& limits, SeriesBatch& out);
 
-// Where to cut a 1.0 WriteRequest in two (server/request_split.h): the first
-// top-level field boundary at or after the middle, when both sides then hold
-// at least one field. Both sides are WriteRequests, and decoding them one
-// after the other gives the series of the whole in order. 0 when there is no
-// such boundary or the bytes up to it are malformed (the request is then
+// Where to cut a 1.0 WriteRequest into parts (server/request_split.h): for
+// each k in 1..parts-1 the first top-level field boundary at or after k/parts
+// of its size, past the previous cut. Each part is a WriteRequest, and
+// decoding them one after the other gives the series of the whole in order.
+// Returns the cuts made (ascending, each part holding at least one field);
+// none when the bytes are malformed before the last cut (the request is then
 // decoded whole, which reports the error).
-size_t splitPoint(std::string_view buf);
+std::vector<size_t> splitPoints(std::string_view buf, size_t parts);
 
 // Reads one encoded Histogram message: its scalar fields into `out`, its
 // bucket fields only validated (histogram.h expands them on cold paths).

@@ -38,20 +38,23 @@ std::pair<uint64_t, size_t> lengthHeader(std::string_view block) {
 
 }  // namespace
 
-void joinCompressed(std::string_view a, std::string_view b, std::string& out) {
-  const auto [a_len, a_header] = lengthHeader(a);
-  const auto [b_len, b_header] = lengthHeader(b);
+void joinCompressed(std::span<const std::string_view> parts, std::string& out) {
+  uint64_t total = 0;
+  size_t bytes = 5;
+  for (auto p : parts) {
+    total += lengthHeader(p).first;
+    bytes += p.size();
+  }
   out.clear();
-  out.reserve(5 + a.size() + b.size());
-  for (uint64_t v = a_len + b_len; ; v >>= 7) {
+  out.reserve(bytes);
+  for (uint64_t v = total;; v >>= 7) {
     if (v < 0x80) {
       out.push_back(static_cast<char>(v));
       break;
     }
     out.push_back(static_cast<char>((v & 0x7f) | 0x80));
   }
-  out.append(a.substr(a_header));
-  out.append(b.substr(b_header));
+  for (auto p : parts) out.append(p.substr(lengthHeader(p).second));
 }
 
 }  // namespace cardinal::codec

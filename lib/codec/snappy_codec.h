@@ -1,6 +1,7 @@
 #pragma once
 // Snappy block format (not framed), as remote-write uses it.
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -17,11 +18,11 @@ core::Status decompress(std::string_view body, const Limits& limits, std::string
 // Compresses `in` into `out` (reusing its capacity).
 void compress(std::string_view in, std::string& out);
 
-// The compression of A+B from compress(A) and compress(B), each made on its
-// own (on two threads): a block is its uncompressed length, then literals and
-// back references, and a part's references reach only into the part itself,
-// so the parts' elements follow one another under the length of the whole.
-// `a` and `b` must be compress() output; `out` is replaced.
-void joinCompressed(std::string_view a, std::string_view b, std::string& out);
+// The compression of A+B+... from compress(A), compress(B), ... each made on
+// its own (on different threads): a block is its uncompressed length, then
+// literals and back references, and a part's references reach only into the
+// part itself, so the parts' elements follow one another under the length of
+// the whole. `parts` must be compress() output; `out` is replaced.
+void joinCompressed(std::span<const std::string_view> parts, std::string& out);
 
 }  // namespace cardinal::codec

@@ -78,28 +78,28 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& r)
                             .Name("cardinal_plan_cache_series_total")
                             .Register(r)
                             .Add({{"result", "missed"}})),
-      split_helper(prometheus::BuildCounter()
+      split_shared(prometheus::BuildCounter()
                        .Name("cardinal_split_requests_total")
-                       .Help("Requests decoded, processed and encoded in two halves (--web.split-request-bytes), by "
-                             "who did the second half: helper (another I/O thread), alone (the request's own "
-                             "thread: none was free in time), in_order (a series in both halves: the stages ran "
-                             "on the halves one after the other).")
+                       .Help("Requests decoded, processed and encoded in parts by two I/O threads "
+                             "(--web.split-request-bytes), by how the parts went through the stages: shared (some "
+                             "on another I/O thread), alone (all on the request's thread: no other was free in "
+                             "time), in_order (a series in two parts: all on the request's thread, in order).")
                        .Register(r)
-                       .Add({{"second_half", "helper"}})),
+                       .Add({{"stages", "shared"}})),
       split_alone(prometheus::BuildCounter()
                       .Name("cardinal_split_requests_total")
                       .Register(r)
-                      .Add({{"second_half", "alone"}})),
+                      .Add({{"stages", "alone"}})),
       split_in_order(prometheus::BuildCounter()
                          .Name("cardinal_split_requests_total")
                          .Register(r)
-                         .Add({{"second_half", "in_order"}})) {
+                         .Add({{"stages", "in_order"}})) {
   auto& steps = prometheus::BuildHistogram()
                     .Name("cardinal_write_step_duration_seconds")
                     .Help("Wall time of each step of a remote-write request: decompress, decode, process (the "
                           "stages), encode (encoding and compressing the forwarded body), upstream (sent until "
                           "the upstream's answer, retries included). A request split between two threads "
-                          "(--web.split-request-bytes) encodes its halves during process when they changed.")
+                          "(--web.split-request-bytes) encodes its parts during process when they changed.")
                     .Register(r);
   const prometheus::Histogram::BucketBoundaries bounds{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                                        0.01,    0.025,  0.05,    0.1,    0.25,  1};

@@ -50,12 +50,12 @@ struct ProxyMetrics {
   // (brought up to date each aggregation interval).
   prometheus::Counter& plan_cache_replayed;
   prometheus::Counter& plan_cache_missed;
-  // Requests split in two halves (--web.split-request-bytes), by how the
-  // second half was done: by another thread (helper), by the request's own
-  // thread because none was free in time (alone), or on another thread's
-  // decode but with the stages one half after the other because a series is
-  // in both (in_order).
-  prometheus::Counter& split_helper;
+  // Requests cut into parts for two threads (--web.split-request-bytes), by
+  // how the parts went through the stages: some on another I/O thread
+  // (shared), all on the request's own thread because no other was free in
+  // time (alone), or all on the request's thread one after the other because
+  // a series is in two parts (in_order).
+  prometheus::Counter& split_shared;
   prometheus::Counter& split_alone;
   prometheus::Counter& split_in_order;
 

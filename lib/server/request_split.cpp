@@ -1,5 +1,6 @@
 #include "server/request_split.h"
 
+#include <algorithm>
 #include <bit>
 
 #include "codec/decode.h"
@@ -8,114 +9,154 @@
 
 namespace cardinal::server {
 
-bool sharesSeries(const codec::SeriesBatch& a, const codec::SeriesBatch& b, std::vector<uint64_t>& table) {
-  if (a.series.empty() || b.series.empty()) return false;
-  // Open addressing at most half full; 0 marks an empty slot, so a hash is
-  // stored with its lowest bit set (two hashes may then look alike: a yes
-  // that costs only the parallel stages, never a missed series).
-  const size_t size = std::bit_ceil(a.series.size() * 2);
+bool sharesSeries(std::span<const codec::SeriesBatch* const> batches, std::vector<uint64_t>& table) {
+  size_t n = 0;
+  for (const auto* b : batches) n += b->series.size();
+  if (batches.size() < 2 || n == 0) return false;
+  // Open addressing at most half full, two words per slot: the hash (stored
+  // with its lowest bit set, 0 marking an empty slot; two hashes may then look
+  // alike: a yes that costs only the parallel stages, never a missed series)
+  // and the part it was first seen in.
+  const size_t size = std::bit_ceil(n * 2);
   const size_t mask = size - 1;
-  table.assign(size, 0);
-  for (const auto& s : a.series) {
-    const uint64_t key = s.hash | 1;
-    size_t i = static_cast<size_t>(key >> 7) & mask;
-    while (table[i] != 0 && table[i] != key) i = (i + 1) & mask;
-    table[i] = key;
-  }
-  for (const auto& s : b.series) {
-    const uint64_t key = s.hash | 1;
-    for (size_t i = static_cast<size_t>(key >> 7) & mask; table[i] != 0; i = (i + 1) & mask)
-      if (table[i] == key) return true;
+  table.assign(2 * size, 0);
+  for (size_t part = 0; part < batches.size(); ++part) {
+    for (const auto& s : batches[part]->series) {
+      const uint64_t key = s.hash | 1;
+      size_t i = static_cast<size_t>(key >> 7) & mask;
+      while (table[2 * i] != 0 && table[2 * i] != key) i = (i + 1) & mask;
+      if (table[2 * i] == key) {
+        if (table[2 * i + 1] != part) return true;
+        continue;
+      }
+      table[2 * i] = key;
+      table[2 * i + 1] = part;
+    }
   }
   return false;
 }
 
-std::shared_ptr<SplitHalf> SplitHalf::acquire() {
-  // A helper may still hold a half for a moment after it is done with it (its
+std::shared_ptr<SplitRequest> SplitRequest::acquire() {
+  // A helper may still hold one for a moment after it is done with it (its
   // task object is destroyed after it returns), so a few are kept.
   constexpr size_t kPool = 4;
-  thread_local std::vector<std::shared_ptr<SplitHalf>> pool;
+  thread_local std::vector<std::shared_ptr<SplitRequest>> pool;
   for (auto& h : pool)
     if (h.use_count() == 1) return h;
-  auto h = std::make_shared<SplitHalf>();
+  auto h = std::make_shared<SplitRequest>();
   if (pool.size() < kPool) pool.push_back(h);
   return h;
 }
 
-void SplitHalf::start(const Job& job) {
-  // An occasional huge request must not pin its buffers to the pool.
-  constexpr size_t kKeep = 16u << 20;
-  if (encoded_.capacity() > kKeep) std::string().swap(encoded_);
-  if (compressed_.capacity() > kKeep) std::string().swap(compressed_);
+bool SplitRequest::start(const Job& job) {
+  const size_t want = std::clamp<size_t>(job.body.size() / kPartBytes, 2, kMaxParts);
+  const std::vector<size_t> cuts = codec::splitPoints(job.body, want);
+  if (cuts.empty()) return false;
   job_ = job;
-  batch_.clear();
-  decoded_ = core::Status::Ok();
-  encoded_.clear();
-  encoded_valid_ = false;
-  outcome_ = pipeline::Outcome::kUnchanged;
-  phase_.store(kPosted, std::memory_order_release);
+  parts_ = cuts.size() + 1;
+  // An occasional huge request must not pin its buffers to the pool.
+  constexpr size_t kKeep = 4u << 20;
+  for (size_t i = 0; i < parts_; ++i) {
+    Part& p = part_[i];
+    const size_t begin = i == 0 ? 0 : cuts[i - 1];
+    const size_t end = i == cuts.size() ? job.body.size() : cuts[i];
+    p.body = job.body.substr(begin, end - begin);
+    p.batch.clear();
+    p.decoded = core::Status::Ok();
+    if (p.encoded.capacity() > kKeep) std::string().swap(p.encoded);
+    if (p.compressed.capacity() > kKeep) std::string().swap(p.compressed);
+    p.encoded.clear();
+    p.compressed.clear();
+    p.encoded_valid = false;
+    p.by_helper = false;
+  }
+  next_decode_.store(0);
+  decoded_.store(0);
+  next_process_.store(0);
+  processed_.store(0);
+  gate_.store(kDecoding, std::memory_order_release);
+  return true;
 }
 
-void SplitHalf::decode() {
-  decoded_ = codec::decodeWriteRequest(job_.body, *job_.limits, batch_);
-  if (decoded_) job_.state->types.observe(batch_);
+void SplitRequest::decodePart(size_t i) {
+  Part& p = part_[i];
+  p.decoded = codec::decodeWriteRequest(p.body, *job_.limits, p.batch);
+  if (p.decoded) job_.state->types.observe(p.batch);
 }
 
-void SplitHalf::process() {
+void SplitRequest::processPart(size_t i) {
+  Part& p = part_[i];
   if (job_.run_stages)
-    outcome_ = pipeline::runStages(*job_.pipeline, batch_, *job_.rules, *job_.state, *job_.clock, job_.dry_run);
-  if (!job_.run_stages || batch_.anyChanged()) encode();
+    pipeline::runStages(*job_.pipeline, p.batch, *job_.rules, *job_.state, *job_.clock, job_.dry_run);
+  if (!job_.run_stages || p.batch.anyChanged()) encode(i);
 }
 
-void SplitHalf::encode() {
-  codec::encodeForProtocol(batch_, codec::WireProtocol::kV1, encoded_);
-  codec::compress(encoded_, compressed_);
-  encoded_valid_ = true;
+void SplitRequest::encode(size_t i) {
+  Part& p = part_[i];
+  codec::encodeForProtocol(p.batch, codec::WireProtocol::kV1, p.encoded);
+  codec::compress(p.encoded, p.compressed);
+  p.encoded_valid = true;
 }
 
-int SplitHalf::waitWhile(int phase) {
-  int p;
-  while ((p = phase_.load(std::memory_order_acquire)) == phase) phase_.wait(phase, std::memory_order_acquire);
-  return p;
-}
-
-void SplitHalf::runAsHelper() {
-  int expected = kPosted;
-  if (!phase_.compare_exchange_strong(expected, kHelperDecoding, std::memory_order_acq_rel)) return;
-  decode();
-  phase_.store(kDecoded, std::memory_order_release);
-  phase_.notify_all();
-  if (waitWhile(kDecoded) != kContinue) return;
-  process();
-  phase_.store(kProcessed, std::memory_order_release);
-  phase_.notify_all();
-}
-
-void SplitHalf::awaitDecoded() {
-  int expected = kPosted;
-  if (phase_.compare_exchange_strong(expected, kCallerOwns, std::memory_order_acq_rel)) {
-    decode();
-    return;
+template <typename Run>
+void SplitRequest::takeParts(std::atomic<size_t>& next, std::atomic<size_t>& done, Run run) {
+  for (size_t i; (i = next.fetch_add(1, std::memory_order_acq_rel)) < parts_;) {
+    run(i);
+    if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == parts_) done.notify_all();
   }
-  waitWhile(kHelperDecoding);
 }
 
-bool SplitHalf::release(bool helper_continues) {
-  if (phase_.load(std::memory_order_acquire) != kDecoded) return false;  // the caller owns it
-  phase_.store(helper_continues ? kContinue : kStop, std::memory_order_release);
-  phase_.notify_all();
-  return helper_continues;
+void SplitRequest::waitAll(std::atomic<size_t>& done) {
+  for (size_t d; (d = done.load(std::memory_order_acquire)) < parts_;) done.wait(d, std::memory_order_acquire);
 }
 
-void SplitHalf::finish() {
-  int p = phase_.load(std::memory_order_acquire);
-  if (p == kPosted) {
-    // Not started: the helper's task will find it taken and leave it.
-    if (phase_.compare_exchange_strong(p, kCallerOwns, std::memory_order_acq_rel)) return;
+void SplitRequest::runAsHelper() {
+  // Late (every part taken, or the request long answered): touches nothing
+  // but the counters. The request's thread does not let go of the job before
+  // every part the helper took is done.
+  takeParts(next_decode_, decoded_, [this](size_t i) { decodePart(i); });
+  int g;
+  while ((g = gate_.load(std::memory_order_acquire)) == kDecoding) gate_.wait(kDecoding, std::memory_order_acquire);
+  if (g != kProcessing) return;
+  takeParts(next_process_, processed_, [this](size_t i) {
+    part_[i].by_helper = true;
+    processPart(i);
+  });
+}
+
+bool SplitRequest::decode() {
+  takeParts(next_decode_, decoded_, [this](size_t i) { decodePart(i); });
+  waitAll(decoded_);
+  size_t series = 0;
+  for (size_t i = 0; i < parts_; ++i) {
+    if (!part_[i].decoded) return false;
+    series += part_[i].batch.series.size();
   }
-  if (p == kHelperDecoding) p = waitWhile(kHelperDecoding);
-  if (p == kDecoded) (void)release(false);
-  else if (p == kContinue) waitWhile(kContinue);
+  return series <= job_.limits->max_series_per_request;
+}
+
+SplitRequest::Shared SplitRequest::process() {
+  std::array<const codec::SeriesBatch*, kMaxParts> batches;
+  for (size_t i = 0; i < parts_; ++i) batches[i] = &part_[i].batch;
+  if (sharesSeries(std::span(batches.data(), parts_), shared_table_)) {
+    // One after the other, in order, here.
+    gate_.store(kStop, std::memory_order_release);
+    gate_.notify_all();
+    for (size_t i = 0; i < parts_; ++i) processPart(i);
+    return Shared::kInOrder;
+  }
+  gate_.store(kProcessing, std::memory_order_release);
+  gate_.notify_all();
+  takeParts(next_process_, processed_, [this](size_t i) { processPart(i); });
+  waitAll(processed_);
+  for (size_t i = 0; i < parts_; ++i)
+    if (part_[i].by_helper) return Shared::kShared;
+  return Shared::kAlone;
+}
+
+void SplitRequest::abandon() {
+  gate_.store(kStop, std::memory_order_release);
+  gate_.notify_all();
 }
 
 }  // namespace cardinal::server

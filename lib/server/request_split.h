@@ -3,32 +3,38 @@
 //
 // Between its decompression and its compression a 2,000-series request costs
 // the proxy about a millisecond of CPU (decode, stages, encode), and the
-// sender waits for all of it before its 204. Cut at a top-level field
-// boundary (codec::splitPoint), both parts of a 1.0 WriteRequest are
-// WriteRequests themselves,
-// and the encodings of two requests concatenate to the encoding of their
-// union (every field of a WriteRequest is repeated); their snappy blocks join
-// likewise (codec::joinCompressed). So the second half is decoded, run
-// through the stages, encoded and compressed by another I/O thread while the
-// request's own thread does the first half.
+// sender waits for all of it before its 204. Cut at top-level field
+// boundaries (codec::splitPoints), the parts of a 1.0 WriteRequest are
+// WriteRequests themselves, the encodings of requests concatenate to the
+// encoding of their union (every field of a WriteRequest is repeated), and
+// their snappy blocks join likewise (codec::joinCompressed). So the request
+// is cut into a few parts that the request's thread and one helper (another
+// I/O thread) take one at a time: each thread decodes the next part nobody
+// took, then, once all are decoded, runs the next part through the stages and
+// encodes and compresses it. Parts rather than halves: series are not equally
+// costly (a sender may put its new series last), and with small parts neither
+// thread is left waiting long for the other.
 //
-// Nothing waits for a thread that has not started: the request's thread
-// claims the second half for itself when no other thread took it by the time
-// the first half is decoded (every I/O thread busy: no gain, no loss). The
-// halves meet once between decoding and the stages, so that
-//   - every type is learned from both halves before any stage runs, as for a
-//     whole request (a histogram's `_sum` in one half, its `_bucket`s in the
-//     other);
-//   - a series present in both halves (a sender catching up sends a series'
-//     samples in several entries) has its halves run through the stages one
-//     after the other, in the request's order, so no sample is taken for out
-//     of order;
-//   - a half that does not decode makes the whole request decode again on
-//     one thread, so the error names the same series and byte as always.
+// Nothing waits for a thread that has not started: when no other thread is
+// free, the helper task runs late, finds nothing left to take, and the
+// request's thread has done every part itself (no gain, no loss). The parts
+// meet once between decoding and the stages, so that
+//   - every type is learned from all parts before any stage runs, as for a
+//     whole request (a histogram's `_sum` in one part, its `_bucket`s in
+//     another);
+//   - when a series is in two parts (a sender catching up sends a series'
+//     samples in several entries) the request's thread runs the parts
+//     through the stages one after the other, in the request's order, so no
+//     sample is taken for out of order;
+//   - a part that does not decode, or parts over the series limit together,
+//     make the whole request decode again on one thread, so the error names
+//     the same series and byte as always.
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,17 +48,21 @@
 
 namespace cardinal::server {
 
-// Whether a series of `a` has the label-set hash of one of `b` (may say yes
-// for a few that do not; never no for one that does). `table` is scratch.
-bool sharesSeries(const codec::SeriesBatch& a, const codec::SeriesBatch& b, std::vector<uint64_t>& table);
+// Whether some series of the batches has the label-set hash of a series in
+// another one (may say yes for a few that do not; never no for one that
+// does). `table` is scratch.
+bool sharesSeries(std::span<const codec::SeriesBatch* const> batches, std::vector<uint64_t>& table);
 
-// The second half of a request: its inputs, its thread handoff, its results.
-class SplitHalf {
+class SplitRequest {
  public:
-  // What the half runs on. The request's thread owns all of it and does not
-  // return before the half is finished with it (finish()).
+  static constexpr size_t kMaxParts = 8;
+  // Decompressed bytes per part, about: ~250 series of the seed workload.
+  static constexpr size_t kPartBytes = 48u << 10;
+
+  // What the request runs on. The request's thread owns all of it and does
+  // not return before process() (or abandon()) returned.
   struct Job {
-    std::string_view body;  // the second half's bytes
+    std::string_view body;  // the whole decompressed request
     const codec::Limits* limits = nullptr;
     const pipeline::Pipeline* pipeline = nullptr;
     const rules::RulesManager::Snapshot* rules = nullptr;
@@ -61,63 +71,62 @@ class SplitHalf {
     bool dry_run = false;
     bool run_stages = true;  // false: the codec-only baseline (decode, learn types, encode)
   };
+  // How the parts went through the stages (cardinal_split_requests_total{stages}).
+  enum class Shared { kShared, kAlone, kInOrder };
 
-  // A half from this thread's small pool: one no other thread holds any more.
-  static std::shared_ptr<SplitHalf> acquire();
+  // An object from this thread's small pool that no helper task holds any more.
+  static std::shared_ptr<SplitRequest> acquire();
 
-  // Arms the half for `job`; then post runAsHelper() to another thread.
-  void start(const Job& job);
-  // The posted task: does nothing if the request's thread claimed the half.
+  // Cuts the job's body into parts; false when it cannot be cut in two (then
+  // decode the request whole). On true, post runAsHelper() to another thread.
+  bool start(const Job& job);
+  // The posted task: takes parts while there are any left.
   void runAsHelper();
 
-  // The request's thread, once its own half is decoded and its types
-  // learned: returns with this half decoded and its types learned, by the
-  // helper or (when none had taken the half yet) here.
-  void awaitDecoded();
-  // Then: whether the helper runs the stages and the encoding of this half
-  // (it does when it decoded the half and `helper_continues`); when not, the
-  // request's thread calls process() itself.
-  bool release(bool helper_continues);
-  // Waits for the helper's process() after release(true); a no-op otherwise.
-  // Safe to call on any path, any number of times (the request's thread must
-  // call it before it lets go of what the Job points to).
-  void finish();
+  // The request's thread, after start(): every part decoded and its types
+  // learned (with the helper, if it came). False when a part did not decode
+  // or the parts hold more series than the limit: decode the whole request
+  // instead (call abandon() first).
+  bool decode();
+  // Then: every part through the stages, and encoded and compressed when it
+  // changed or the job is codec-only. Returns when every part is done.
+  Shared process();
+  // Instead of process(): leave the parts; returns when the helper is done with them.
+  void abandon();
 
-  // Stages (unless the job says not to), then the encoding and its snappy
-  // compression when this half changed or the job is codec-only.
-  void process();
-  // The same encoding for a half process() left as it was received.
-  void encode();
-
-  const core::Status& decoded() const { return decoded_; }
-  codec::SeriesBatch& batch() { return batch_; }
-  // The half's 1.0 encoding, snappy-compressed (codec::joinCompressed
-  // takes it), once process() or encode() made it.
-  bool encoded() const { return encoded_valid_; }
-  const std::string& compressed() const { return compressed_; }
-  pipeline::Outcome outcome() const { return outcome_; }
+  size_t parts() const { return parts_; }
+  codec::SeriesBatch& batch(size_t i) { return part_[i].batch; }
+  const codec::SeriesBatch& batch(size_t i) const { return part_[i].batch; }
+  // The part's 1.0 encoding, snappy-compressed (codec::joinCompressed takes
+  // them), once process() or encode() made it.
+  bool encoded(size_t i) const { return part_[i].encoded_valid; }
+  const std::string& compressed(size_t i) const { return part_[i].compressed; }
+  // The encoding of a part process() left as it was received.
+  void encode(size_t i);
 
  private:
-  enum Phase : int {
-    kIdle,
-    kPosted,           // waiting for a helper
-    kHelperDecoding,   // a helper took it
-    kDecoded,          // decoded (and types learned) by the helper
-    kContinue,         // the helper may process it
-    kStop,             // the helper must leave it
-    kProcessed,        // the helper processed it
-    kCallerOwns,       // the request's thread does everything itself
+  struct Part {
+    std::string_view body;
+    codec::SeriesBatch batch;
+    core::Status decoded = core::Status::Ok();
+    std::string encoded, compressed;
+    bool encoded_valid = false;
+    bool by_helper = false;  // the helper ran it through the stages
   };
-  void decode();
-  int waitWhile(int phase);
+  enum Gate : int { kDecoding, kProcessing, kStop };
+  void decodePart(size_t i);
+  void processPart(size_t i);
+  // Takes parts from `next` while there are any, running `run`, counting `done`.
+  template <typename Run>
+  void takeParts(std::atomic<size_t>& next, std::atomic<size_t>& done, Run run);
+  void waitAll(std::atomic<size_t>& done);
 
   Job job_;
-  std::atomic<int> phase_{kIdle};
-  core::Status decoded_ = core::Status::Ok();
-  codec::SeriesBatch batch_;
-  std::string encoded_, compressed_;
-  bool encoded_valid_ = false;
-  pipeline::Outcome outcome_ = pipeline::Outcome::kUnchanged;
+  size_t parts_ = 0;
+  std::array<Part, kMaxParts> part_;
+  std::atomic<size_t> next_decode_{0}, decoded_{0}, next_process_{0}, processed_{0};
+  std::atomic<int> gate_{kDecoding};
+  std::vector<uint64_t> shared_table_;
 };
 
 }  // namespace cardinal::server

@@ -1,6 +1,7 @@
 #include "server/write_handler.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <string>
 
@@ -26,8 +27,7 @@ struct Scratch {
   std::string decompressed;
   codec::SeriesBatch batch;
   std::string encoded;
-  std::string compressed;              // a split request's first half
-  std::vector<uint64_t> shared_table;  // sharesSeries()  // sharesSeries()
+  std::vector<std::string_view> parts;  // a split request's compressed parts
 };
 thread_local Scratch t_scratch;
 
@@ -39,7 +39,6 @@ struct ReleaseLarge {
     constexpr size_t kKeep = 16u << 20;
     if (s.decompressed.capacity() > kKeep) std::string().swap(s.decompressed);
     if (s.encoded.capacity() > kKeep) std::string().swap(s.encoded);
-    if (s.compressed.capacity() > kKeep) std::string().swap(s.compressed);
   }
 };
 
@@ -175,35 +174,32 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   const auto rules = rules_.current();
   pipeline::WriteState state{*types, *cache, merge, cardinality};
   // A large 1.0 request for a 1.0 upstream is shared with another I/O thread
-  // (request_split.h). Declared after what the half points to, so that on
-  // every way out the half is finished with it first.
-  std::shared_ptr<SplitHalf> half;
-  struct FinishHalf {
-    std::shared_ptr<SplitHalf>& half;
-    ~FinishHalf() {
-      if (half) half->finish();
+  // (request_split.h). Declared after what it points to, so that on every way
+  // out the helper is done with it first.
+  std::shared_ptr<SplitRequest> split;
+  struct Abandon {
+    std::shared_ptr<SplitRequest>& split;
+    bool processed = false;
+    ~Abandon() {
+      if (split && !processed) split->abandon();
     }
-  } finish_half{half};
+  } abandon{split};
   const std::string_view whole(s.decompressed);
-  size_t cut = 0;
-  if (helpers_ && config_.split_min_bytes > 0 && !v2_in && !v2_out && whole.size() >= config_.split_min_bytes)
-    cut = codec::splitPoint(whole);
   core::Status decoded;
-  if (cut > 0) {
-    half = SplitHalf::acquire();
-    half->start({whole.substr(cut), &config_.limits, &pipeline_, &rules, &state, &clock_, config_.dry_run, run_stages});
-    boost::asio::post(*helpers_, [half] { half->runAsHelper(); });
-    decoded = codec::decodeWriteRequest(whole.substr(0, cut), config_.limits, s.batch);
-    if (decoded) state.types.observe(s.batch);
-    half->awaitDecoded();
-    if (!decoded || !half->decoded() ||
-        s.batch.series.size() + half->batch().series.size() > config_.limits.max_series_per_request) {
-      // Decoded whole, the error names the series and byte of the request.
-      half->finish();
-      half.reset();
-      decoded = codec::decodeWriteRequest(whole, config_.limits, s.batch);
+  if (helpers_ && config_.split_min_bytes > 0 && !v2_in && !v2_out && whole.size() >= config_.split_min_bytes) {
+    split = SplitRequest::acquire();
+    if (split->start({whole, &config_.limits, &pipeline_, &rules, &state, &clock_, config_.dry_run, run_stages})) {
+      boost::asio::post(*helpers_, [split] { split->runAsHelper(); });
+      if (!split->decode()) {
+        // Decoded whole, the error names the series and byte of the request.
+        split->abandon();
+        split.reset();
+      }
+    } else {
+      split.reset();
     }
-  } else {
+  }
+  if (!split) {
     decoded = v2_in ? codec::decodeRequestV2(whole, config_.limits, s.batch)
                     : codec::decodeWriteRequest(whole, config_.limits, s.batch);
   }
@@ -213,58 +209,59 @@ void WriteHandler::handle(Request&& req, Responder respond) {
     return finish(withWritten(textResponse(http::status::bad_request, decoded.error())));
   }
   lap(Step::kDecode);
-  codec::SeriesBatch& batch = s.batch;
-  codec::SeriesBatch* second = half ? &half->batch() : nullptr;
-  auto total = [&](auto size) { return static_cast<double>(size(batch) + (second ? size(*second) : 0)); };
+  // The request's series: one batch, or the parts of a split request.
+  std::array<codec::SeriesBatch*, SplitRequest::kMaxParts> batches{&s.batch};
+  size_t nbatches = 1;
+  if (split) {
+    nbatches = split->parts();
+    for (size_t i = 0; i < nbatches; ++i) batches[i] = &split->batch(i);
+  }
+  const std::span<codec::SeriesBatch* const> all(batches.data(), nbatches);
+  auto total = [&](auto size) {
+    size_t n = 0;
+    for (const auto* b : all) n += size(*b);
+    return n;
+  };
   metrics_.received_requests.Increment();
   if (v2_in) metrics_.received_v2_requests.Increment();
   metrics_.received_series.Increment(total([](const codec::SeriesBatch& b) { return b.series.size(); }));
-  metrics_.received_samples.Increment(total([](const codec::SeriesBatch& b) { return b.samples.size(); }));
-  metrics_.received_histograms.Increment(total([](const codec::SeriesBatch& b) { return b.histograms.size(); }));
-  metrics_.received_exemplars.Increment(total([](const codec::SeriesBatch& b) { return b.exemplars.size(); }));
+  const size_t samples = total([](const codec::SeriesBatch& b) { return b.samples.size(); });
+  const size_t histograms = total([](const codec::SeriesBatch& b) { return b.histograms.size(); });
+  const size_t exemplars = total([](const codec::SeriesBatch& b) { return b.exemplars.size(); });
+  metrics_.received_samples.Increment(static_cast<double>(samples));
+  metrics_.received_histograms.Increment(static_cast<double>(histograms));
+  metrics_.received_exemplars.Increment(static_cast<double>(exemplars));
   metrics_.received_metadata.Increment(total([](const codec::SeriesBatch& b) { return b.metadata.size(); }));
   // Decoding is all or nothing, so from here on everything received is
   // accepted: merged, dropped by policy, or forwarded (and then written as
   // far as the upstream says).
-  codec::WrittenCounts received{batch.samples.size(), batch.histograms.size(), batch.exemplars.size()};
-  if (second) received = plus(received, {second->samples.size(), second->histograms.size(), second->exemplars.size()});
+  const codec::WrittenCounts received{samples, histograms, exemplars};
 
-  // Encodes and compresses the first half of a split request into s.compressed.
-  auto encodeFirst = [&] {
-    codec::encodeForProtocol(batch, out_protocol, s.encoded);
-    codec::compress(s.encoded, s.compressed);
-  };
-  bool first_encoded = false;
-  if (!half) {
-    pipeline::processBatch(pipeline_, batch, rules, state, clock_, config_.dry_run, run_stages);
+  if (!split) {
+    pipeline::processBatch(pipeline_, s.batch, rules, state, clock_, config_.dry_run, run_stages);
   } else {
-    // A series in both halves: the halves one after the other, in order.
-    const bool in_order = sharesSeries(batch, *second, s.shared_table);
-    const bool helper_runs = half->release(!in_order);
-    (helper_runs ? metrics_.split_helper : in_order ? metrics_.split_in_order : metrics_.split_alone).Increment();
-    if (run_stages) pipeline::runStages(pipeline_, batch, rules, state, clock_, config_.dry_run);
-    if (!helper_runs) half->process();
-    // The helper encodes its half when it changed; the same for this one.
-    if (config_.codec_only || batch.anyChanged()) {
-      encodeFirst();
-      first_encoded = true;
+    switch (split->process()) {
+      case SplitRequest::Shared::kShared: metrics_.split_shared.Increment(); break;
+      case SplitRequest::Shared::kAlone: metrics_.split_alone.Increment(); break;
+      case SplitRequest::Shared::kInOrder: metrics_.split_in_order.Increment(); break;
     }
-    half->finish();
+    abandon.processed = true;
   }
   lap(Step::kProcess);
 
   struct Counts {
     size_t series, samples, histograms, exemplars, metadata, bytes;
   };
-  auto live = batch.liveCounts();
-  Counts counts{live.series, live.samples, live.histograms, live.exemplars, batch.metadata.size(), 0};
-  if (second) {
-    live = second->liveCounts();
+  Counts counts{0, 0, 0, 0, 0, 0};
+  bool changed = false;
+  for (const auto* b : all) {
+    const auto live = b->liveCounts();
     counts.series += live.series;
     counts.samples += live.samples;
     counts.histograms += live.histograms;
     counts.exemplars += live.exemplars;
-    counts.metadata += second->metadata.size();
+    counts.metadata += b->metadata.size();
+    changed = changed || b->anyChanged();
   }
   // 2.0 has no metadata-only form: a 1.0 metadata request (the TypeTable has
   // learned from it above) has nothing to forward to a 2.0 upstream.
@@ -274,20 +271,24 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   const codec::WrittenCounts forwarded{counts.samples, counts.histograms, counts.exemplars};
   const codec::WrittenCounts kept = minus(received, forwarded);  // merged or dropped: accepted here
   std::shared_ptr<std::string> body;
-  const bool translated = batch.protocol != out_protocol;
-  const bool changed = batch.anyChanged() || (second && second->anyChanged());
+  const bool translated = batches[0]->protocol != out_protocol;
   bool unchanged = !changed && !config_.codec_only && !translated;
 
   if (unchanged) {
     body = std::make_shared<std::string>(std::move(req.body()));
   } else {
     body = std::make_shared<std::string>();
-    if (half) {
-      if (!first_encoded) encodeFirst();
-      if (!half->encoded()) half->encode();
-      codec::joinCompressed(s.compressed, half->compressed(), *body);
+    if (split) {
+      // The parts that changed were encoded and compressed by whoever ran
+      // them through the stages; the others are encoded here.
+      s.parts.clear();
+      for (size_t i = 0; i < nbatches; ++i) {
+        if (!split->encoded(i)) split->encode(i);
+        s.parts.push_back(split->compressed(i));
+      }
+      codec::joinCompressed(s.parts, *body);
     } else {
-      codec::encodeForProtocol(batch, out_protocol, s.encoded);
+      codec::encodeForProtocol(s.batch, out_protocol, s.encoded);
       codec::compress(s.encoded, *body);
     }
     lap(Step::kEncode);

@@ -63,8 +63,8 @@ struct WriteConfig {
   // the default tenant's name when the sender sent none.
   std::string tenant_header;
   // --web.split-request-bytes: a 1.0 request to a 1.0 upstream at least this
-  // large once decompressed is decoded, processed and encoded in two halves,
-  // the second by another I/O thread when one is free (request_split.h).
+  // large once decompressed is decoded, processed and encoded in parts by
+  // this I/O thread and another one when one is free (request_split.h).
   // 0: never. Needs setHelpers().
   size_t split_min_bytes = 0;
 };

@@ -1,7 +1,7 @@
-// Large requests decoded, processed and encoded in two halves by two I/O threads
+// Large requests decoded, processed and encoded in parts by two I/O threads
 // (--web.split-request-bytes, lib/server/request_split.h): the same forwarded data as a whole
-// request, a series present in both halves kept in order, errors that name the whole
-// request's series, and a real Prometheus receiver taking the joined snappy body.
+// request, a series present in two parts kept in order, errors that name the whole request's
+// series, and a real Prometheus receiver taking the joined snappy body.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -16,7 +16,7 @@ namespace {
 const char* const kHmacKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 double splitCount(const CardinalServer& c, const std::string& how) {
-  return c.metric("cardinal_split_requests_total", {{"second_half", how}}).value_or(-1);
+  return c.metric("cardinal_split_requests_total", {{"stages", how}}).value_or(-1);
 }
 
 prometheus::WriteRequest numbered(const std::string& name, int n, int64_t t) {
@@ -51,7 +51,7 @@ TEST_CASE("split requests: the seed workload through the default pipeline forwar
   REQUIRE(workload.ok());
   const int64_t t0 = nowMs() - 10 * 60'000;
   // The cardinality engine decides on the seed's families during the first requests, and a
-  // decision made while one half is in the stages reaches the other half's series or not,
+  // decision made while one part is in the stages reaches another part's series or not,
   // as it does between concurrent requests. From then on, both proxies do the same.
   constexpr int kWarmup = 4;
   constexpr int kRequests = 16;
@@ -64,8 +64,8 @@ TEST_CASE("split requests: the seed workload through the default pipeline forwar
     REQUIRE_MESSAGE(a.status == 204, a.summary());
     REQUIRE_MESSAGE(b.status == 204, b.summary());
   }
-  CHECK(splitCount(split, "helper") + splitCount(split, "alone") + splitCount(split, "in_order") == kRequests);
-  CHECK(splitCount(whole, "helper") + splitCount(whole, "alone") + splitCount(whole, "in_order") == 0);
+  CHECK(splitCount(split, "shared") + splitCount(split, "alone") + splitCount(split, "in_order") == kRequests);
+  CHECK(splitCount(whole, "shared") + splitCount(whole, "alone") + splitCount(whole, "in_order") == 0);
 
   auto got = split_up.requests();
   auto want = whole_up.requests();
@@ -79,12 +79,12 @@ TEST_CASE("split requests: the seed workload through the default pipeline forwar
     REQUIRE(w.has_value());
     REQUIRE(got[i].decoded.has_value());
     CHECK(got[i].decoded->timeseries_size() > 0);
-    // Byte for byte: the halves' encodings concatenate to the whole's.
+    // Byte for byte: the parts' encodings concatenate to the whole's.
     CHECK(*g == *w);
   }
 }
 
-TEST_CASE("split requests: a series in both halves goes through the stages in the request's order") {
+TEST_CASE("split requests: a series in two parts goes through the stages in the request's order") {
   TempDir dir;
   FakeUpstream upstream;
   // orders_total loses order_id: its series go to the merge engine, which takes samples of
@@ -108,8 +108,8 @@ TEST_CASE("split requests: a series in both halves goes through the stages in th
   addSeries(req, {{"__name__", "orders_total"}, {"order_id", "o-1"}, {"shop", "a"}}, {{2.0, t + 15'000}});
   auto res = postRemoteWrite(cardinal.writeUrl(), req);
   REQUIRE_MESSAGE(res.status == 204, res.summary());
-  // Never handed to the helper for the stages: done in order, by this thread or after it.
-  CHECK(splitCount(cardinal, "helper") == 0);
+  // Never shared with the helper for the stages: all on the request's thread, in order.
+  CHECK(splitCount(cardinal, "shared") == 0);
   CHECK(splitCount(cardinal, "in_order") + splitCount(cardinal, "alone") == 1);
   CHECK(cardinal.metric("cardinal_merge_samples_total", {{"result", "absorbed"}}).value_or(0) == 2);
   CHECK(cardinal.metric("cardinal_merge_samples_total", {{"result", "out_of_order"}}).value_or(0) == 0);
@@ -119,7 +119,7 @@ TEST_CASE("split requests: a series in both halves goes through the stages in th
   for (size_t i = 0; i < series.size(); ++i) CHECK(labelsOf(series[i]).at("n") == std::to_string(i));
 }
 
-TEST_CASE("split requests: an error in the second half names the series as in the whole request") {
+TEST_CASE("split requests: an error in a later part names the series as in the whole request") {
   TempDir dir;
   FakeUpstream upstream;
   CardinalServer split(dir, upstream.writeUrl(),
@@ -128,7 +128,7 @@ TEST_CASE("split requests: an error in the second half names the series as in th
   CardinalServer whole(dir, upstream.writeUrl(), {"--web.split-request-bytes=0", "--limits.max-label-value-length=64"},
                        "whole");
   prometheus::WriteRequest req = numbered("it_split_bad", 1000, nowMs());
-  // Series 900 (in the second half) has a value over the limit.
+  // Series 900 (in the last part) has a value over the limit.
   req.mutable_timeseries(900)->mutable_labels(2)->set_value(std::string(100, 'v'));
   auto a = postRemoteWrite(split.writeUrl(), req);
   auto b = postRemoteWrite(whole.writeUrl(), req);
@@ -152,11 +152,11 @@ TEST_CASE("split requests: a Prometheus receiver stores every series of a joined
   CardinalServer cardinal(dir, prom.writeUrl(),
                           {"--web.split-request-bytes=1", "--web.io-threads=2", "--cardinality.enabled=false"});
   const int64_t t = nowMs() - 30'000;
-  // Large enough that each half spans several of snappy's 64 KiB fragments.
+  // Large enough to be cut into several parts, each spanning snappy 64 KiB fragments.
   const auto req = numbered("it_split_stored", 4000, t);
   auto res = postRemoteWrite(cardinal.writeUrl(), req);
   REQUIRE_MESSAGE(res.status == 204, res.summary());
-  CHECK(splitCount(cardinal, "helper") + splitCount(cardinal, "alone") == 1);
+  CHECK(splitCount(cardinal, "shared") + splitCount(cardinal, "alone") == 1);
   const auto expected = expectedFrom(req);
   auto diff = diffStored(expected, expected, prom.api().rawSamples("{__name__=\"it_split_stored\"}", "5m"));
   CHECK_MESSAGE(diff.empty(), diff.report());

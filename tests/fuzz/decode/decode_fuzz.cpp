@@ -1,12 +1,13 @@
 // libFuzzer target: snappy + remote-write decode, then re-encode and decode
 // again. Asserts: no crash; an accepted request has sorted, unique, non-empty
 // label names and __name__; encoding what was decoded decodes to the same;
-// cut at codec::splitPoint, the two halves decode to the series of the whole
-// in order, and their snappy blocks joined decompress to the whole.
+// cut at codec::splitPoints, the parts decode to the series of the whole in
+// order, and their snappy blocks joined decompress to the whole.
 #include <cassert>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "codec/decode.h"
 #include "codec/encode.h"
@@ -37,28 +38,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (!has_name) abort();
   }
-  // A request split between two threads (server/request_split.h).
-  if (const size_t cut = codec::splitPoint(plain); cut > 0) {
+  // A request cut into parts for two threads (server/request_split.h).
+  if (const auto cuts = codec::splitPoints(plain, 2 + (size & 3)); !cuts.empty()) {
     const std::string_view whole(plain);
-    codec::SeriesBatch a, b;
-    if (!codec::decodeWriteRequest(whole.substr(0, cut), limits, a)) abort();
-    if (!codec::decodeWriteRequest(whole.substr(cut), limits, b)) abort();
-    if (a.series.size() + b.series.size() != batch.series.size()) abort();
-    for (size_t i = 0; i < batch.series.size(); ++i) {
-      const bool first = i < a.series.size();
-      const codec::SeriesBatch& h = first ? a : b;
-      const codec::Series& s = h.series[first ? i : i - a.series.size()];
-      auto x = batch.labelsOf(batch.series[i]);
-      auto y = h.labelsOf(s);
-      if (x.size() != y.size() || !std::equal(x.begin(), x.end(), y.begin())) abort();
-      auto sx = batch.samplesOf(batch.series[i]);
-      auto sy = h.samplesOf(s);
-      if (sx.size() != sy.size() || !std::equal(sx.begin(), sx.end(), sy.begin())) abort();
+    size_t at = 0, begin = 0;
+    std::vector<std::string> compressed;
+    for (size_t k = 0; k <= cuts.size(); ++k) {
+      const size_t end = k == cuts.size() ? whole.size() : cuts[k];
+      if (end <= begin) abort();
+      const std::string_view piece = whole.substr(begin, end - begin);
+      codec::SeriesBatch part;
+      if (!codec::decodeWriteRequest(piece, limits, part)) abort();
+      for (const auto& s : part.series) {
+        if (at >= batch.series.size()) abort();
+        auto x = batch.labelsOf(batch.series[at]);
+        auto y = part.labelsOf(s);
+        if (x.size() != y.size() || !std::equal(x.begin(), x.end(), y.begin())) abort();
+        auto sx = batch.samplesOf(batch.series[at]);
+        auto sy = part.samplesOf(s);
+        if (sx.size() != sy.size() || !std::equal(sx.begin(), sx.end(), sy.begin())) abort();
+        ++at;
+      }
+      codec::compress(piece, compressed.emplace_back());
+      begin = end;
     }
-    std::string ca, cb, joined, back;
-    codec::compress(whole.substr(0, cut), ca);
-    codec::compress(whole.substr(cut), cb);
-    codec::joinCompressed(ca, cb, joined);
+    if (at != batch.series.size()) abort();
+    std::vector<std::string_view> views(compressed.begin(), compressed.end());
+    std::string joined, back;
+    codec::joinCompressed(views, joined);
     if (!codec::decompress(joined, limits, back) || back != plain) abort();
   }
   // Re-encode with every series marked changed, and decode again: same series.

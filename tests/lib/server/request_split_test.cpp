@@ -41,51 +41,79 @@ std::vector<std::string> seriesText(const codec::SeriesBatch& b) {
 
 }  // namespace
 
-TEST_CASE("splitPoint: a field boundary at or after the middle, both sides whole requests") {
+TEST_CASE("splitPoints: field boundaries past each mark, every part a whole request") {
   const std::string raw = serialize(numbered(101));
-  const size_t cut = codec::splitPoint(raw);
-  REQUIRE(cut > 0);
-  CHECK(cut >= raw.size() / 2);
-  codec::SeriesBatch whole, a, b;
+  codec::SeriesBatch whole;
   REQUIRE(codec::decodeWriteRequest(raw, {}, whole).ok());
-  REQUIRE(codec::decodeWriteRequest(std::string_view(raw).substr(0, cut), {}, a).ok());
-  REQUIRE(codec::decodeWriteRequest(std::string_view(raw).substr(cut), {}, b).ok());
-  CHECK(a.series.size() + b.series.size() == 101);
-  auto joined = seriesText(a);
-  for (auto& t : seriesText(b)) joined.push_back(t);
-  CHECK(joined == seriesText(whole));
+  for (size_t parts : {2, 3, 8}) {
+    CAPTURE(parts);
+    const auto cuts = codec::splitPoints(raw, parts);
+    REQUIRE(cuts.size() == parts - 1);
+    std::vector<std::string> joined;
+    size_t begin = 0;
+    for (size_t k = 0; k <= cuts.size(); ++k) {
+      const size_t end = k == cuts.size() ? raw.size() : cuts[k];
+      if (k < cuts.size()) {
+        CHECK(end >= raw.size() * (k + 1) / parts);
+        CHECK(end > begin);
+      }
+      codec::SeriesBatch part;
+      REQUIRE(codec::decodeWriteRequest(std::string_view(raw).substr(begin, end - begin), {}, part).ok());
+      CHECK_FALSE(part.series.empty());
+      for (auto& t : seriesText(part)) joined.push_back(t);
+      begin = end;
+    }
+    CHECK(joined == seriesText(whole));
+  }
 
-  // Nothing to cut: empty, one field, a field running past the middle to the end.
-  CHECK(codec::splitPoint("") == 0);
-  CHECK(codec::splitPoint(serialize(numbered(1))) == 0);
+  // Nothing to cut: one part, empty, one field, a field running past the middle to the end.
+  CHECK(codec::splitPoints(raw, 1).empty());
+  CHECK(codec::splitPoints("", 2).empty());
+  CHECK(codec::splitPoints(serialize(numbered(1)), 2).empty());
   prometheus::WriteRequest skewed = numbered(1);
   *skewed.add_timeseries() = makeSeries({{"__name__", "big"}, {"v", std::string(4000, 'x')}});
-  CHECK(codec::splitPoint(serialize(skewed)) == 0);
-  // Malformed before the middle: not split (the whole decode reports it).
+  CHECK(codec::splitPoints(serialize(skewed), 2).empty());
+  // A long field passes several marks: fewer, still ascending cuts.
+  prometheus::WriteRequest lumpy = numbered(3);
+  *lumpy.add_timeseries() = makeSeries({{"__name__", "big"}, {"v", std::string(4000, 'x')}});
+  const auto tail = numbered(3);
+  for (const auto& ts : tail.timeseries()) *lumpy.add_timeseries() = ts;
+  const auto lumpy_cuts = codec::splitPoints(serialize(lumpy), 8);
+  REQUIRE(lumpy_cuts.size() == 1);
+  // Malformed before a mark: not split (the whole decode reports it).
   std::string bad = raw;
   bad[0] = '\x0f';  // field 1, wire type 7: no such wire type
-  CHECK(codec::splitPoint(bad) == 0);
+  CHECK(codec::splitPoints(bad, 2).empty());
 }
 
-TEST_CASE("sharesSeries: yes exactly when a label set is in both batches") {
-  codec::SeriesBatch a, b;
+TEST_CASE("sharesSeries: yes exactly when a label set is in two batches") {
+  codec::SeriesBatch a, b, c;
   REQUIRE(codec::decodeWriteRequest(serialize(numbered(50)), {}, a).ok());
   prometheus::WriteRequest other;
   for (int i = 50; i < 120; ++i)
     *other.add_timeseries() = makeSeries({{"__name__", "split_total"}, {"n", std::to_string(i)}});
   REQUIRE(codec::decodeWriteRequest(serialize(other), {}, b).ok());
+  // Twice in one batch: no matter (a part runs its series in order).
+  *other.add_timeseries() = makeSeries({{"__name__", "split_total"}, {"n", "60"}}, {{2000, 6.5}});
+  REQUIRE(codec::decodeWriteRequest(serialize(other), {}, c).ok());
   std::vector<uint64_t> table;
-  CHECK_FALSE(server::sharesSeries(a, b, table));
-  // The same label set with another sample (a sender catching up).
-  *other.add_timeseries() = makeSeries({{"__name__", "split_total"}, {"n", "7"}}, {{2000, 7.5}});
-  REQUIRE(codec::decodeWriteRequest(serialize(other), {}, b).ok());
-  CHECK(server::sharesSeries(a, b, table));
-  CHECK(server::sharesSeries(b, a, table));
+  auto shares = [&](std::vector<const codec::SeriesBatch*> v) { return server::sharesSeries(v, table); };
+  CHECK_FALSE(shares({&a, &b}));
+  CHECK_FALSE(shares({&a, &c}));
+  CHECK_FALSE(shares({&a}));
+  // The same label set in two batches, with another sample (a sender catching up).
+  prometheus::WriteRequest again;
+  *again.add_timeseries() = makeSeries({{"__name__", "split_total"}, {"n", "7"}}, {{2000, 7.5}});
+  codec::SeriesBatch d;
+  REQUIRE(codec::decodeWriteRequest(serialize(again), {}, d).ok());
+  CHECK(shares({&a, &b, &d}));
+  CHECK(shares({&d, &b, &a}));
+  CHECK_FALSE(shares({&b, &d}));
   codec::SeriesBatch empty;
-  CHECK_FALSE(server::sharesSeries(a, empty, table));
+  CHECK_FALSE(shares({&a, &empty}));
 }
 
-TEST_CASE("joinCompressed: two blocks compressed apart decompress as their concatenation") {
+TEST_CASE("joinCompressed: blocks compressed apart decompress as their concatenation") {
   std::mt19937_64 rng(7);
   auto text = [&](size_t n) {
     std::string s;
@@ -94,102 +122,125 @@ TEST_CASE("joinCompressed: two blocks compressed apart decompress as their conca
     s.resize(n);
     return s;
   };
-  // Sizes around snappy's 64 KiB fragments and the length header's 1/2/3-byte steps.
-  for (auto [na, nb] : std::vector<std::pair<size_t, size_t>>{
-           {0, 0}, {0, 100}, {100, 0}, {127, 1}, {100, 200}, {65536, 65536}, {70000, 190000}, {1 << 21, 5}}) {
-    const std::string a = text(na), b = text(nb);
-    std::string ca, cb, joined;
-    codec::compress(a, ca);
-    codec::compress(b, cb);
-    codec::joinCompressed(ca, cb, joined);
+  // Sizes around snappy's 64 KiB fragments and the length header's 1/2/3/4-byte steps.
+  const std::vector<std::vector<size_t>> cases{{0, 0},         {0, 100},          {100, 0},
+                                               {127, 1},       {100, 200, 300},   {65536, 65536},
+                                               {70000, 190000}, {1 << 21, 5},     {20000, 30000, 40000, 50000, 60000, 70000, 80000, 90000}};
+  for (const auto& sizes : cases) {
+    std::string all;
+    std::vector<std::string> compressed(sizes.size());
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const std::string part = text(sizes[i]);
+      codec::compress(part, compressed[i]);
+      all += part;
+    }
+    std::vector<std::string_view> views(compressed.begin(), compressed.end());
+    std::string joined;
+    codec::joinCompressed(views, joined);
     std::string out;
-    REQUIRE_MESSAGE(snappy::Uncompress(joined.data(), joined.size(), &out), na << "+" << nb);
-    CHECK(out == a + b);
+    REQUIRE_MESSAGE(snappy::Uncompress(joined.data(), joined.size(), &out), sizes.size() << " parts");
+    CHECK(out == all);
     std::string via_ours;
     REQUIRE(codec::decompress(joined, {}, via_ours).ok());
-    CHECK(via_ours.size() == na + nb);
+    CHECK(via_ours == all);
   }
 }
 
-TEST_CASE("SplitHalf: handed to another thread, or done by the caller when none took it") {
+TEST_CASE("SplitRequest: parts taken by two threads, or all by the caller when no helper came") {
   pipeline::TypeTable types;
   pipeline::DecisionCache cache{1000};
   pipeline::WriteState state{types, cache, nullptr, nullptr};
   core::ManualClock clock{1000};
   codec::Limits limits;
-  const std::string raw = serialize(numbered(40));
-  const size_t cut = codec::splitPoint(raw);
-  REQUIRE(cut > 0);
-  server::SplitHalf::Job job;
-  job.body = std::string_view(raw).substr(cut);
+  // About 4 parts' worth (SplitRequest::kPartBytes each).
+  const std::string raw = serialize(numbered(4000));
+  REQUIRE(raw.size() > 3 * server::SplitRequest::kPartBytes);
+  server::SplitRequest::Job job;
+  job.body = raw;
   job.limits = &limits;
   job.state = &state;
   job.clock = &clock;
   job.run_stages = false;  // codec only: decode, learn types, encode
 
   codec::SeriesBatch expected;
-  REQUIRE(codec::decodeWriteRequest(job.body, limits, expected).ok());
-  auto check_encoding = [&](server::SplitHalf& half) {
-    REQUIRE(half.encoded());
-    std::string plain;
-    REQUIRE(codec::decompress(half.compressed(), limits, plain).ok());
-    codec::SeriesBatch back;
-    REQUIRE(codec::decodeWriteRequest(plain, limits, back).ok());
-    CHECK(seriesText(back) == seriesText(expected));
+  REQUIRE(codec::decodeWriteRequest(raw, limits, expected).ok());
+  // The parts' series in order, and their joined encoding, are the whole request's.
+  auto check = [&](server::SplitRequest& r) {
+    std::vector<std::string> joined;
+    std::vector<std::string_view> blocks;
+    for (size_t i = 0; i < r.parts(); ++i) {
+      for (auto& t : seriesText(r.batch(i))) joined.push_back(t);
+      if (!r.encoded(i)) r.encode(i);
+      blocks.push_back(r.compressed(i));
+    }
+    CHECK(joined == seriesText(expected));
+    std::string body, plain;
+    codec::joinCompressed(blocks, body);
+    REQUIRE(codec::decompress(body, limits, plain).ok());
+    CHECK(plain == raw);
   };
 
-  SUBCASE("a helper thread decodes, then processes on release(true)") {
-    auto half = server::SplitHalf::acquire();
-    half->start(job);
-    std::thread helper([half] { half->runAsHelper(); });
-    half->awaitDecoded();
-    REQUIRE(half->decoded().ok());
-    CHECK(seriesText(half->batch()) == seriesText(expected));
-    // Whether the helper or the caller decoded it depends on timing; either way
-    // release() says who processes it.
-    if (!half->release(true)) half->process();
-    half->finish();
-    check_encoding(*half);
+  SUBCASE("with a helper thread") {
+    auto r = server::SplitRequest::acquire();
+    REQUIRE(r->start(job));
+    CHECK(r->parts() >= 3);
+    std::thread helper([r] { r->runAsHelper(); });
+    REQUIRE(r->decode());
+    const auto who = r->process();
+    CHECK(who != server::SplitRequest::Shared::kInOrder);
+    check(*r);
     helper.join();
   }
-  SUBCASE("no helper started: the caller claims it, and a late helper leaves it alone") {
-    auto half = server::SplitHalf::acquire();
-    half->start(job);
-    half->awaitDecoded();  // claims: no thread has run runAsHelper()
-    CHECK_FALSE(half->release(true));
-    half->process();
-    half->finish();
-    check_encoding(*half);
-    half->runAsHelper();  // the posted task, late: a no-op
-    check_encoding(*half);
+  SUBCASE("no helper came: the caller took every part; a late helper touches nothing") {
+    auto r = server::SplitRequest::acquire();
+    REQUIRE(r->start(job));
+    REQUIRE(r->decode());
+    CHECK(r->process() == server::SplitRequest::Shared::kAlone);
+    check(*r);
+    r->runAsHelper();  // the posted task, late: nothing left to take
+    check(*r);
   }
-  SUBCASE("the caller stops a helper that decoded (a series in both halves)") {
-    auto half = server::SplitHalf::acquire();
-    half->start(job);
-    std::thread helper([half] { half->runAsHelper(); });
-    half->awaitDecoded();
-    CHECK_FALSE(half->release(false));
+  SUBCASE("a series in two parts: the caller runs the parts in order, the helper leaves") {
+    prometheus::WriteRequest req = numbered(4000);
+    *req.add_timeseries() = makeSeries({{"__name__", "split_total"}, {"n", "0"}}, {{2000, 9.0}});
+    const std::string twice = serialize(req);
+    auto j = job;
+    j.body = twice;
+    auto r = server::SplitRequest::acquire();
+    REQUIRE(r->start(j));
+    std::thread helper([r] { r->runAsHelper(); });
+    REQUIRE(r->decode());
+    CHECK(r->process() == server::SplitRequest::Shared::kInOrder);
     helper.join();
-    CHECK_FALSE(half->encoded());
-    half->process();  // the caller's, after its own half
-    check_encoding(*half);
+    for (size_t i = 0; i < r->parts(); ++i) CHECK(r->encoded(i));
   }
-  SUBCASE("finish() on a half nobody took: nothing runs") {
-    auto half = server::SplitHalf::acquire();
-    half->start(job);
-    half->finish();
-    half->runAsHelper();
-    CHECK(half->batch().series.empty());
+  SUBCASE("over the series limit only together: decode() says decode it whole") {
+    codec::Limits tight;
+    tight.max_series_per_request = 3999;
+    auto j = job;
+    j.limits = &tight;
+    auto r = server::SplitRequest::acquire();
+    REQUIRE(r->start(j));
+    std::thread helper([r] { r->runAsHelper(); });
+    CHECK_FALSE(r->decode());
+    r->abandon();
+    helper.join();
   }
-  SUBCASE("a half still held by a helper's task is not handed out again") {
-    auto a = server::SplitHalf::acquire();
+  SUBCASE("too small to cut: start() says no") {
+    auto j = job;
+    const std::string one = serialize(numbered(1));
+    j.body = one;
+    CHECK_FALSE(server::SplitRequest::acquire()->start(j));
+  }
+  SUBCASE("an object still held by a helper's task is not handed out again") {
+    auto a = server::SplitRequest::acquire();
     auto task_copy = a;  // as a posted task holds it
     a.reset();
-    auto b = server::SplitHalf::acquire();
+    auto b = server::SplitRequest::acquire();
     CHECK(b.get() != task_copy.get());
-    // Free halves are reused, not allocated per request.
-    server::SplitHalf* free_one = b.get();
+    // Free ones are reused, not allocated per request.
+    server::SplitRequest* free_one = b.get();
     b.reset();
-    CHECK(server::SplitHalf::acquire().get() == free_one);
+    CHECK(server::SplitRequest::acquire().get() == free_one);
   }
 }
