@@ -160,6 +160,13 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   };
   Scratch& s = t_scratch;
   ReleaseLarge release_large{s};
+  // Counted from here to the end of handle() (the upstream exchange is not
+  // processing: another request may be split meanwhile).
+  struct Processing {
+    std::atomic<int>& n;
+    const int others = n.fetch_add(1, std::memory_order_relaxed);
+    ~Processing() { n.fetch_sub(1, std::memory_order_relaxed); }
+  } processing{processing_};
   metrics_.received_compressed_bytes.Increment(static_cast<double>(req.body().size()));
   if (auto st = codec::decompress(req.body(), config_.limits, s.decompressed); !st) {
     metrics_.countRejected("decompress");
@@ -186,7 +193,8 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   } abandon{split};
   const std::string_view whole(s.decompressed);
   core::Status decoded;
-  if (helpers_ && config_.split_min_bytes > 0 && !v2_in && !v2_out && whole.size() >= config_.split_min_bytes) {
+  if (helpers_ && config_.split_min_bytes > 0 && !v2_in && !v2_out && whole.size() >= config_.split_min_bytes &&
+      processing.others == 0) {
     split = SplitRequest::acquire();
     if (split->start({whole, &config_.limits, &pipeline_, &rules, &state, &clock_, config_.dry_run, run_stages})) {
       boost::asio::post(*helpers_, [split] { split->runAsHelper(); });

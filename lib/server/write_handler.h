@@ -64,7 +64,8 @@ struct WriteConfig {
   std::string tenant_header;
   // --web.split-request-bytes: a 1.0 request to a 1.0 upstream at least this
   // large once decompressed is decoded, processed and encoded in parts by
-  // this I/O thread and another one when one is free (request_split.h).
+  // this I/O thread and another one when one is free (request_split.h):
+  // when no other request is being processed at the time.
   // 0: never. Needs setHelpers().
   size_t split_min_bytes = 0;
 };
@@ -106,6 +107,10 @@ class WriteHandler {
   ProxyMetrics& metrics_;
   const core::Clock& clock_;
   std::atomic<int> in_flight_{0};
+  // Requests between decompression and encoding: a request is split only when
+  // it is the only one (request_split.h), so that under full load, where every
+  // I/O thread has a request of its own, no thread waits for another's part.
+  std::atomic<int> processing_{0};
   std::atomic<bool> draining_{false};
 };
 
