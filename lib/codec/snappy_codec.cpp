@@ -2,6 +2,8 @@
 
 #include <snappy.h>
 
+#include "codec/wire.h"
+
 namespace cardinal::codec {
 
 core::Status decompress(std::string_view body, const Limits& limits, std::string& out) {
@@ -24,37 +26,25 @@ void compress(std::string_view in, std::string& out) {
   out.resize(n);
 }
 
-namespace {
-
-// A block's length header: its value and how many bytes it takes.
-std::pair<uint64_t, size_t> lengthHeader(std::string_view block) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < block.size() && i < 5; ++i) {
-    v |= static_cast<uint64_t>(static_cast<uint8_t>(block[i]) & 0x7f) << (7 * i);
-    if ((static_cast<uint8_t>(block[i]) & 0x80) == 0) return {v, i + 1};
-  }
-  return {0, 0};  // not compress() output
-}
-
-}  // namespace
-
 void joinCompressed(std::span<const std::string_view> parts, std::string& out) {
-  uint64_t total = 0;
-  size_t bytes = 5;
+  // A block's length header is a varint, as in protobuf.
+  auto elements = [](std::string_view block, uint64_t& length) {
+    wire::Reader r(block);
+    length = 0;
+    (void)r.varint(length);  // compress() output: always a header
+    return block.substr(block.size() - r.remaining());
+  };
+  uint64_t total = 0, length = 0;
+  size_t bytes = 10;
   for (auto p : parts) {
-    total += lengthHeader(p).first;
+    elements(p, length);
+    total += length;
     bytes += p.size();
   }
   out.clear();
   out.reserve(bytes);
-  for (uint64_t v = total;; v >>= 7) {
-    if (v < 0x80) {
-      out.push_back(static_cast<char>(v));
-      break;
-    }
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-  }
-  for (auto p : parts) out.append(p.substr(lengthHeader(p).second));
+  wire::putVarint(out, total);
+  for (auto p : parts) out.append(elements(p, length));
 }
 
 }  // namespace cardinal::codec

@@ -81,7 +81,7 @@ class WriteHandler {
   // merge, cardinality, cache and type objects given above. Over
   // --tenant.max-tenants a new tenant gets 503 with a message.
   void setTenants(pipeline::Tenants* tenants) { tenants_ = tenants; }
-  // Where the second half of a split request is posted: the I/O threads'
+  // Where a split request's helper task is posted: the I/O threads'
   // context, when there are two or more of them.
   void setHelpers(boost::asio::io_context* helpers) { helpers_ = helpers; }
 

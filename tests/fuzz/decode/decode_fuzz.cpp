@@ -4,6 +4,7 @@
 // cut at codec::splitPoints, the parts decode to the series of the whole in
 // order, and their snappy blocks joined decompress to the whole.
 #include <cassert>
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -14,6 +15,19 @@
 #include "codec/snappy_codec.h"
 
 using namespace cardinal;
+
+namespace {
+
+// The same labels and samples.
+bool sameSeries(const codec::SeriesBatch& a, const codec::Series& sa, const codec::SeriesBatch& b,
+                const codec::Series& sb) {
+  auto la = a.labelsOf(sa), lb = b.labelsOf(sb);
+  auto xa = a.samplesOf(sa), xb = b.samplesOf(sb);
+  return la.size() == lb.size() && std::equal(la.begin(), la.end(), lb.begin()) && xa.size() == xb.size() &&
+         std::equal(xa.begin(), xa.end(), xb.begin());
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   codec::Limits limits;
@@ -50,13 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       codec::SeriesBatch part;
       if (!codec::decodeWriteRequest(piece, limits, part)) abort();
       for (const auto& s : part.series) {
-        if (at >= batch.series.size()) abort();
-        auto x = batch.labelsOf(batch.series[at]);
-        auto y = part.labelsOf(s);
-        if (x.size() != y.size() || !std::equal(x.begin(), x.end(), y.begin())) abort();
-        auto sx = batch.samplesOf(batch.series[at]);
-        auto sy = part.samplesOf(s);
-        if (sx.size() != sy.size() || !std::equal(sx.begin(), sx.end(), sy.begin())) abort();
+        if (at >= batch.series.size() || !sameSeries(batch, batch.series[at], part, s)) abort();
         ++at;
       }
       codec::compress(piece, compressed.emplace_back());
@@ -75,13 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   codec::SeriesBatch again;
   if (!codec::decodeWriteRequest(encoded, limits, again)) abort();
   if (again.series.size() != batch.series.size()) abort();
-  for (size_t i = 0; i < batch.series.size(); ++i) {
-    auto a = batch.labelsOf(batch.series[i]);
-    auto b = again.labelsOf(again.series[i]);
-    if (a.size() != b.size() || !std::equal(a.begin(), a.end(), b.begin())) abort();
-    auto sa = batch.samplesOf(batch.series[i]);
-    auto sb = again.samplesOf(again.series[i]);
-    if (sa.size() != sb.size() || !std::equal(sa.begin(), sa.end(), sb.begin())) abort();
-  }
+  for (size_t i = 0; i < batch.series.size(); ++i)
+    if (!sameSeries(batch, batch.series[i], again, again.series[i])) abort();
   return 0;
 }
