@@ -68,11 +68,15 @@ bool SplitRequest::start(const Job& job) {
     p.encoded.clear();
     p.compressed.clear();
     p.encoded_valid = false;
+    p.changed = false;
+    p.live = {};
     p.by_helper = false;
   }
-  next_decode_.store(0);
+  for (size_t i = 0; i < kMaxParts; ++i) {
+    decode_claimed_[i].store(false, std::memory_order_relaxed);
+    process_claimed_[i].store(false, std::memory_order_relaxed);
+  }
   decoded_.store(0);
-  next_process_.store(0);
   processed_.store(0);
   gate_.store(kDecoding, std::memory_order_release);
   return true;
@@ -88,7 +92,9 @@ void SplitRequest::processPart(size_t i) {
   Part& p = part_[i];
   if (job_.run_stages)
     pipeline::runStages(*job_.pipeline, p.batch, *job_.rules, *job_.state, *job_.clock, job_.dry_run);
-  if (!job_.run_stages || p.batch.anyChanged()) encode(i);
+  p.changed = p.batch.anyChanged();
+  if (!job_.run_stages || p.changed) encode(i);
+  p.live = p.batch.liveCounts();
 }
 
 void SplitRequest::encode(size_t i) {
@@ -99,8 +105,13 @@ void SplitRequest::encode(size_t i) {
 }
 
 template <typename Run>
-void SplitRequest::takeParts(std::atomic<size_t>& next, std::atomic<size_t>& done, Run run) {
-  for (size_t i; (i = next.fetch_add(1, std::memory_order_acq_rel)) < parts_;) {
+void SplitRequest::takeParts(std::array<std::atomic<bool>, kMaxParts>& claimed, std::atomic<size_t>& done,
+                             bool from_back, Run run) {
+  // The two threads claim from opposite ends: a part found claimed means
+  // every one beyond it is the other thread's.
+  for (size_t k = 0; k < parts_; ++k) {
+    const size_t i = from_back ? parts_ - 1 - k : k;
+    if (claimed[i].exchange(true, std::memory_order_acq_rel)) return;
     run(i);
     if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == parts_) done.notify_all();
   }
@@ -114,18 +125,18 @@ void SplitRequest::runAsHelper() {
   // Late (every part taken, or the request long answered): touches nothing
   // but the counters. The request's thread does not let go of the job before
   // every part the helper took is done.
-  takeParts(next_decode_, decoded_, [this](size_t i) { decodePart(i); });
+  takeParts(decode_claimed_, decoded_, true, [this](size_t i) { decodePart(i); });
   int g;
   while ((g = gate_.load(std::memory_order_acquire)) == kDecoding) gate_.wait(kDecoding, std::memory_order_acquire);
   if (g != kProcessing) return;
-  takeParts(next_process_, processed_, [this](size_t i) {
+  takeParts(process_claimed_, processed_, true, [this](size_t i) {
     part_[i].by_helper = true;
     processPart(i);
   });
 }
 
 bool SplitRequest::decode() {
-  takeParts(next_decode_, decoded_, [this](size_t i) { decodePart(i); });
+  takeParts(decode_claimed_, decoded_, false, [this](size_t i) { decodePart(i); });
   waitAll(decoded_);
   size_t series = 0;
   for (size_t i = 0; i < parts_; ++i) {
@@ -147,7 +158,7 @@ SplitRequest::Shared SplitRequest::process() {
   }
   gate_.store(kProcessing, std::memory_order_release);
   gate_.notify_all();
-  takeParts(next_process_, processed_, [this](size_t i) { processPart(i); });
+  takeParts(process_claimed_, processed_, false, [this](size_t i) { processPart(i); });
   waitAll(processed_);
   for (size_t i = 0; i < parts_; ++i)
     if (part_[i].by_helper) return Shared::kShared;

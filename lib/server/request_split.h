@@ -9,9 +9,12 @@
 // encoding of their union (every field of a WriteRequest is repeated), and
 // their snappy blocks join likewise (codec::joinCompressed). So the request
 // is cut into a few parts that the request's thread and one helper (another
-// I/O thread) take one at a time: each thread decodes the next part nobody
-// took, then, once all are decoded, runs the next part through the stages and
-// encodes and compresses it. Parts rather than halves: series are not equally
+// I/O thread) take one at a time, from opposite ends (the request's thread
+// from the first part on, the helper from the last back): each thread decodes
+// the next part nobody took, then, once all are decoded, runs the next part
+// through the stages and encodes, compresses and counts it. From opposite
+// ends, a thread mostly runs the parts it decoded, whose series are in its
+// core's cache. Parts rather than halves: series are not equally
 // costly (a sender may put its new series last), and with small parts neither
 // thread is left waiting long for the other.
 //
@@ -103,6 +106,12 @@ class SplitRequest {
   const std::string& compressed(size_t i) const { return part_[i].compressed; }
   // The encoding of a part process() left as it was received.
   void encode(size_t i);
+  // What is left of part i after process(): counted by the thread that ran
+  // it through the stages (its series are in that core's cache).
+  const codec::SeriesBatch::LiveCounts& live(size_t i) const { return part_[i].live; }
+  bool changed(size_t i) const { return part_[i].changed; }  // SeriesBatch::anyChanged, likewise
+  // Whether the helper ran part i through the stages.
+  bool byHelper(size_t i) const { return part_[i].by_helper; }
 
  private:
   struct Part {
@@ -112,19 +121,27 @@ class SplitRequest {
     std::string encoded, compressed;
     bool encoded_valid = false;
     bool by_helper = false;  // the helper ran it through the stages
+    codec::SeriesBatch::LiveCounts live;
+    bool changed = false;
   };
   enum Gate : int { kDecoding, kProcessing, kStop };
   void decodePart(size_t i);
   void processPart(size_t i);
-  // Takes parts from `next` while there are any, running `run`, counting `done`.
+  // Claims parts one at a time while there are any, running `run`, counting
+  // `done`: the request's thread from the first part on, the helper from the
+  // last one back (`claimed`: one flag per part), so each thread runs through
+  // the stages mostly the parts it decoded, and the pool's objects keep their
+  // parts' buffers on one core from request to request.
   template <typename Run>
-  void takeParts(std::atomic<size_t>& next, std::atomic<size_t>& done, Run run);
+  void takeParts(std::array<std::atomic<bool>, kMaxParts>& claimed, std::atomic<size_t>& done, bool from_back,
+                 Run run);
   void waitAll(std::atomic<size_t>& done);
 
   Job job_;
   size_t parts_ = 0;
   std::array<Part, kMaxParts> part_;
-  std::atomic<size_t> next_decode_{0}, decoded_{0}, next_process_{0}, processed_{0};
+  std::array<std::atomic<bool>, kMaxParts> decode_claimed_{}, process_claimed_{};
+  std::atomic<size_t> decoded_{0}, processed_{0};
   std::atomic<int> gate_{kDecoding};
   std::vector<uint64_t> shared_table_;
 };

@@ -262,14 +262,16 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   };
   Counts counts{0, 0, 0, 0, 0, 0};
   bool changed = false;
-  for (const auto* b : all) {
-    const auto live = b->liveCounts();
+  for (size_t i = 0; i < nbatches; ++i) {
+    const codec::SeriesBatch& b = *batches[i];
+    // A split request's parts were counted by the thread that ran them.
+    const auto live = split ? split->live(i) : b.liveCounts();
     counts.series += live.series;
     counts.samples += live.samples;
     counts.histograms += live.histograms;
     counts.exemplars += live.exemplars;
-    counts.metadata += b->metadata.size();
-    changed = changed || b->anyChanged();
+    counts.metadata += b.metadata.size();
+    changed = changed || (split ? split->changed(i) : b.anyChanged());
   }
   // 2.0 has no metadata-only form: a 1.0 metadata request (the TypeTable has
   // learned from it above) has nothing to forward to a 2.0 upstream.

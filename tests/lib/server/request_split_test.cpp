@@ -174,10 +174,28 @@ TEST_CASE("SplitRequest: parts taken by two threads, or all by the caller when n
       blocks.push_back(r.compressed(i));
     }
     CHECK(joined == seriesText(expected));
+    // The counts the parts' threads took add up to the whole's.
+    codec::SeriesBatch::LiveCounts live;
+    for (size_t i = 0; i < r.parts(); ++i) {
+      live.series += r.live(i).series;
+      live.samples += r.live(i).samples;
+      CHECK(r.changed(i) == r.batch(i).anyChanged());
+    }
+    CHECK(live.series == expected.liveCounts().series);
+    CHECK(live.samples == expected.liveCounts().samples);
     std::string body, plain;
     codec::joinCompressed(blocks, body);
     REQUIRE(codec::decompress(body, limits, plain).ok());
     CHECK(plain == raw);
+  };
+
+  // The caller claims parts from the first on, the helper from the last
+  // back: the parts the helper ran through the stages, if any, are the last ones.
+  auto helperTookTheLast = [](const server::SplitRequest& r) {
+    size_t first = r.parts();
+    for (size_t i = 0; i < r.parts() && first == r.parts(); ++i)
+      if (r.byHelper(i)) first = i;
+    for (size_t i = first; i < r.parts(); ++i) CHECK(r.byHelper(i));
   };
 
   SUBCASE("with a helper thread") {
@@ -190,6 +208,7 @@ TEST_CASE("SplitRequest: parts taken by two threads, or all by the caller when n
     CHECK(who != server::SplitRequest::Shared::kInOrder);
     check(*r);
     helper.join();
+    helperTookTheLast(*r);
   }
   SUBCASE("no helper came: the caller took every part; a late helper touches nothing") {
     auto r = server::SplitRequest::acquire();
