@@ -4,6 +4,7 @@
 // assembles it (pipeline::Assembly, built-in default rules), in steady state: the pool is passed
 // through once before timing, as compare.sh's latency phase does. Reports series per second;
 // the time per request is the iteration time.
+//   BM_SeedDecompress  snappy decompression of a pool body (compressed as the load generator does)
 //   BM_SeedDecode    decodeWriteRequest of a pool body (uncompressed)
 //   BM_SeedProcess   processBatch: the label stages (plans cached), cardinality, merge
 //   BM_SeedEncode    encodeForProtocol + snappy of what processBatch left
@@ -47,6 +48,7 @@ struct Proxy {
   core::ManualClock clock{kStartMs + static_cast<int64_t>(kPool) * 1000};
   codec::Limits limits;
   std::vector<std::string> pool;  // uncompressed 1.0 bodies
+  std::vector<std::string> compressed_pool;  // the same, snappy-compressed (as the load generator sends them)
   std::unique_ptr<pipeline::Assembly> assembly;
   codec::SeriesBatch batch;
   std::string encoded, compressed;
@@ -61,6 +63,8 @@ struct Proxy {
     if (!w) die(w.error());
     pool.resize(kPool);
     for (size_t k = 0; k < kPool; ++k) w->build(0, k, kStartMs + static_cast<int64_t>(k) * 1000, pool[k]);
+    compressed_pool.resize(kPool);
+    for (size_t k = 0; k < kPool; ++k) codec::compress(pool[k], compressed_pool[k]);
     assembly = std::make_unique<pipeline::Assembly>(pipeline::AssemblyOptions{},
                                                     pipeline::PipelineConfig{nullptr, nullptr, &redactor});
     for (size_t k = 0; k < kPool; ++k) {
@@ -84,6 +88,17 @@ struct Proxy {
 Proxy& proxy() {
   static Proxy p;
   return p;
+}
+
+void BM_SeedDecompress(benchmark::State& state) {
+  Proxy& p = proxy();
+  std::string out;
+  size_t k = 0;
+  for (auto _ : state) {
+    if (auto st = codec::decompress(p.compressed_pool[k++ % kPool], p.limits, out); !st) die(st.error());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kSeries));
 }
 
 void BM_SeedDecode(benchmark::State& state) {
@@ -142,6 +157,7 @@ void BM_SeedProcessShared(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_SeedProcessShared)->Unit(benchmark::kMicrosecond)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_SeedDecompress)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SeedDecode)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SeedProcess)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SeedEncode)->Unit(benchmark::kMicrosecond);
