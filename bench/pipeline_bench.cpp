@@ -8,6 +8,7 @@
 //   BM_SeedDecode    decodeWriteRequest of a pool body (uncompressed)
 //   BM_SeedProcess   processBatch: the label stages (plans cached), cardinality, merge
 //   BM_SeedEncode    encodeForProtocol + snappy of what processBatch left
+//   BM_SeedSplitAlone  the three above for a request cut in parts, on one thread
 // No metrics are attached to the stages (the proxy's prometheus-cpp counters are not counted).
 #include <benchmark/benchmark.h>
 
@@ -25,6 +26,7 @@
 #include "pipeline/assembly.h"
 #include "pipeline/sanitize/redactor.h"
 #include "rules/rules_manager.h"
+#include "server/request_split.h"
 #include "workload.h"
 
 namespace {
@@ -137,6 +139,35 @@ void BM_SeedEncode(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kSeries));
 }
 
+// A request cut in parts (server::SplitRequest, as --web.split-request-bytes does) and all of
+// them decoded, run through the stages, encoded and compressed on this one thread (no helper):
+// against BM_SeedDecode + BM_SeedProcess + BM_SeedEncode, what cutting a request costs.
+void BM_SeedSplitAlone(benchmark::State& state) {
+  Proxy& p = proxy();
+  auto ws = p.assembly->writeState();
+  std::string body;
+  size_t k = 0;
+  for (auto _ : state) {
+    // In the proxy the body was just decompressed: in cache, as here.
+    state.PauseTiming();
+    body = p.pool[k++ % kPool];
+    state.ResumeTiming();
+    auto r = server::SplitRequest::acquire();
+    server::SplitRequest::Job job;
+    job.body = body;
+    job.limits = &p.limits;
+    job.pipeline = &p.assembly->pipeline;
+    job.rules = &p.snapshot;
+    job.state = &ws;
+    job.clock = &p.clock;
+    if (!r->start(job) || !r->decode()) die("the request was not split");
+    benchmark::DoNotOptimize(r->process());
+    for (size_t i = 0; i < r->parts(); ++i)
+      if (!r->encoded(i)) r->encode(i);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kSeries));
+}
+
 // Two threads, each with its own batch, on the one shared state (as the
 // proxy's two I/O threads run requests): the cost of sharing.
 void BM_SeedProcessShared(benchmark::State& state) {
@@ -161,4 +192,5 @@ BENCHMARK(BM_SeedDecompress)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SeedDecode)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SeedProcess)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SeedEncode)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SeedSplitAlone)->Unit(benchmark::kMicrosecond);
 BENCHMARK_MAIN();
