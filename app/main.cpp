@@ -265,6 +265,7 @@ int run(Options& o) {
   }
   if (upstream_tls && o.upstream_insecure)
     core::logWarn("upstream TLS certificate verification is off (--upstream.tls-insecure-skip-verify)");
+  security::CredentialMetrics credential_metrics(registry);
   // Re-reads every security file; "" or the errors. What failed keeps its previous state.
   auto reload_security = [&]() -> std::string {
     std::string errors;
@@ -276,11 +277,13 @@ int run(Options& o) {
     if (ingest_auth.enabled()) {
       auto st = ingest_auth.reload();
       if (!st) core::logError("ingest credentials reload failed; keeping the previous ones", {{"error", st.error()}});
+      (st ? credential_metrics.ingest_success : credential_metrics.ingest_failure).Increment();
       add(st);
     }
     if (upstream_auth.enabled()) {
       auto st = upstream_auth.reload();
       if (!st) core::logError("upstream credentials reload failed; keeping the previous ones", {{"error", st.error()}});
+      (st ? credential_metrics.upstream_success : credential_metrics.upstream_failure).Increment();
       add(st);
     }
     return errors;

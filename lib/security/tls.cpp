@@ -42,6 +42,23 @@ TlsMetrics::TlsMetrics(prometheus::Registry& r)
       upstream_handshake_failures(handshakes.Add({{"side", "upstream"}})) {}
 
 namespace {
+prometheus::Family<prometheus::Counter>& credentialReloadsFamily(prometheus::Registry& r) {
+  return prometheus::BuildCounter()
+      .Name("cardinal_credentials_reloads_total")
+      .Help("Reloads of the credential files (ingest: --web.auth.*-file; upstream: --upstream.*-file) after "
+            "start-up, by result; a failed reload keeps the previous credentials.")
+      .Register(r);
+}
+}  // namespace
+
+CredentialMetrics::CredentialMetrics(prometheus::Registry& r)
+    : reloads(credentialReloadsFamily(r)),
+      ingest_success(reloads.Add({{"target", "ingest"}, {"result", "success"}})),
+      ingest_failure(reloads.Add({{"target", "ingest"}, {"result", "failure"}})),
+      upstream_success(reloads.Add({{"target", "upstream"}, {"result", "success"}})),
+      upstream_failure(reloads.Add({{"target", "upstream"}, {"result", "failure"}})) {}
+
+namespace {
 
 std::string sslErrors() {
   std::string out;

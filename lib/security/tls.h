@@ -52,6 +52,18 @@ struct TlsMetrics {
   prometheus::Counter& upstream_handshake_failures;  // {side="upstream"}
 };
 
+// Reloads of the credential files (--web.auth.*-file, --upstream.*-file), after start-up:
+// cardinal_credentials_reloads_total{target=ingest|upstream, result}. A failed reload keeps
+// the previous credentials (IngestAuth, UpstreamAuth).
+struct CredentialMetrics {
+  explicit CredentialMetrics(prometheus::Registry& registry);
+  prometheus::Family<prometheus::Counter>& reloads;
+  prometheus::Counter& ingest_success;
+  prometheus::Counter& ingest_failure;
+  prometheus::Counter& upstream_success;
+  prometheus::Counter& upstream_failure;
+};
+
 core::Result<std::shared_ptr<SslContext>> makeServerContext(const ServerTlsFiles& files);
 core::Result<std::shared_ptr<SslContext>> makeClientContext(const ClientTlsFiles& files);
 

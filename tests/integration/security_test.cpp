@@ -300,6 +300,17 @@ TEST_CASE("security: ingest auth answers 401 with WWW-Authenticate, forwards not
   CHECK(post({{"Authorization", "Bearer tok-two"}}).status == 204);
   REQUIRE(upstream.requestCount() == 3);
   CHECK(upstream.requests()[2].http.headers.get("Authorization").value_or("") == "Bearer up-tok-two");
+  // Reloads are counted (the file watcher may have re-read the files too: at least once).
+  auto reloads = [&](const char* target, const char* result) {
+    auto m = httpRequest("GET", cardinal.baseUrl() + "/metrics", {}, {{"Authorization", "Bearer tok-two"}});
+    REQUIRE(m.status == 200);
+    return metricValue(m.body, "cardinal_credentials_reloads_total", {{"target", target}, {"result", result}})
+        .value_or(-1);
+  };
+  CHECK(reloads("ingest", "success") >= 1);
+  CHECK(reloads("upstream", "success") >= 1);
+  CHECK(reloads("ingest", "failure") == 0);
+  CHECK(reloads("upstream", "failure") == 0);
 
   // A broken users file: the reload fails with file:line and the previous users stay.
   dir.writeFileAtomic("ingest.users", "alice wonder-land\n");
@@ -307,6 +318,8 @@ TEST_CASE("security: ingest auth answers 401 with WWW-Authenticate, forwards not
   CHECK(bad.status == 500);
   CHECK_MESSAGE(bad.body.find(users_file.string() + ":1: expected user:password") != std::string::npos, bad.summary());
   CHECK(post({{"Authorization", basicHeader("alice", "wonder-land")}}).status == 204);
+  CHECK(reloads("ingest", "failure") >= 1);  // something to alert on
+  CHECK(reloads("upstream", "failure") == 0);
   CHECK(cardinal.process().logContents().find("wonder-land") == std::string::npos);
 }
 
