@@ -180,6 +180,53 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addBool("help", &o.help, "Show this help and exit");
 }
 
+// What start-up refuses about the TLS and credential flags, as (flag, why): their combinations;
+// with `load_files` (`check config`), also the certificates, keys, CA bundles and credential
+// files, loaded as start-up loads them (run() loads them itself, through the reloading sources).
+std::vector<std::pair<std::string, std::string>> securityProblems(const Options& o, bool upstream_https,
+                                                                   bool load_files) {
+  std::vector<std::pair<std::string, std::string>> problems;
+  const bool listener_tls = !o.tls_cert_file.empty() || !o.tls_key_file.empty();
+  if (listener_tls && (o.tls_cert_file.empty() || o.tls_key_file.empty()))
+    problems.emplace_back(o.tls_cert_file.empty() ? "web.tls-key-file" : "web.tls-cert-file",
+                          "--web.tls-cert-file and --web.tls-key-file go together");
+  if (!listener_tls && !o.tls_client_ca_file.empty())
+    problems.emplace_back("web.tls-client-ca-file", "needs --web.tls-cert-file and --web.tls-key-file");
+  if (!upstream_https) {
+    for (const auto& [flag, set] : std::initializer_list<std::pair<const char*, bool>>{
+             {"upstream.tls-ca-file", !o.upstream_ca_file.empty()},
+             {"upstream.tls-cert-file", !o.upstream_cert_file.empty()},
+             {"upstream.tls-key-file", !o.upstream_key_file.empty()},
+             {"upstream.tls-server-name", !o.upstream_server_name.empty()},
+             {"upstream.tls-insecure-skip-verify", o.upstream_insecure}})
+      if (set) problems.emplace_back(flag, "--upstream.tls-* flags need an https:// --upstream.url");
+  }
+  const char* upstream_auth_flag = !o.upstream_token_file.empty() ? "upstream.bearer-token-file"
+                                   : !o.upstream_basic_user.empty() ? "upstream.basic-auth-user"
+                                                                    : "upstream.basic-auth-password-file";
+  security::UpstreamAuth upstream_auth(o.upstream_token_file, o.upstream_basic_user, o.upstream_basic_password_file);
+  const bool upstream_auth_valid = static_cast<bool>(upstream_auth.validate());
+  if (!upstream_auth_valid) problems.emplace_back(upstream_auth_flag, upstream_auth.validate().error());
+  if (!load_files) return problems;
+  // Each file set whose flags are consistent, loaded (so a check reports every problem at once).
+  if (!o.tls_cert_file.empty() && !o.tls_key_file.empty())
+    if (auto ctx = security::makeServerContext({o.tls_cert_file, o.tls_key_file, o.tls_client_ca_file}); !ctx)
+      problems.emplace_back("web.tls-cert-file", ctx.error());
+  if (upstream_https)
+    if (auto ctx = security::makeClientContext(
+            {o.upstream_ca_file, o.upstream_cert_file, o.upstream_key_file, o.upstream_insecure});
+        !ctx)
+      problems.emplace_back("upstream.tls-ca-file", ctx.error());
+  security::IngestAuth ingest_auth(o.auth_token_file, o.auth_users_file);
+  if (ingest_auth.enabled())
+    if (auto st = ingest_auth.reload(); !st)
+      problems.emplace_back(o.auth_token_file.empty() ? "web.auth.basic-users-file" : "web.auth.bearer-token-file",
+                            st.error());
+  if (upstream_auth_valid && upstream_auth.enabled())
+    if (auto st = upstream_auth.reload(); !st) problems.emplace_back(upstream_auth_flag, st.error());
+  return problems;
+}
+
 int run(Options& o) {
   auto url = upstream::parseUrl(o.upstream_url);
   if (!url) {
@@ -194,25 +241,12 @@ int run(Options& o) {
   // Security: TLS contexts and credential files. Flag combinations first, then the first load,
   // which must succeed (later reloads keep what works).
   const bool listener_tls = !o.tls_cert_file.empty() || !o.tls_key_file.empty();
-  if (listener_tls && (o.tls_cert_file.empty() || o.tls_key_file.empty())) {
-    core::logError("--web.tls-cert-file and --web.tls-key-file go together");
-    return 2;
-  }
-  if (!listener_tls && !o.tls_client_ca_file.empty()) {
-    core::logError("--web.tls-client-ca-file needs --web.tls-cert-file and --web.tls-key-file");
-    return 2;
-  }
   const bool upstream_tls = url->scheme == "https";
-  if (!upstream_tls && (!o.upstream_ca_file.empty() || !o.upstream_cert_file.empty() || !o.upstream_key_file.empty() ||
-                        !o.upstream_server_name.empty() || o.upstream_insecure)) {
-    core::logError("--upstream.tls-* flags need an https:// --upstream.url");
+  if (auto problems = securityProblems(o, upstream_tls, false); !problems.empty()) {
+    for (const auto& [flag, why] : problems) core::logError("invalid --" + flag, {{"error", why}});
     return 2;
   }
   security::UpstreamAuth upstream_auth(o.upstream_token_file, o.upstream_basic_user, o.upstream_basic_password_file);
-  if (auto st = upstream_auth.validate(); !st) {
-    core::logError("invalid upstream credentials flags", {{"error", st.error()}});
-    return 2;
-  }
   auto forward_headers = server::parseForwardHeaders(o.forward_headers, "upstream.forward-headers");
   if (!forward_headers) {
     core::logError("invalid --upstream.forward-headers", {{"error", forward_headers.error()}});
@@ -740,6 +774,9 @@ int checkConfig(const std::vector<std::string>& files) {
         if (auto why = pipeline::checkTenantId(o.tenant_default); !why.empty())
           problems.push_back(at("tenant.default") + why);
       }
+      auto url = upstream::parseUrl(o.upstream_url);
+      for (const auto& [flag, why] : securityProblems(o, url && url->scheme == "https", true))
+        problems.push_back(at(flag) + why);
       for (const auto& rf : o.rule_files) {
         auto r = rules::loadRuleFiles({rf});
         if (r) rule_count += (*r)->rules.size();

@@ -235,6 +235,36 @@ TEST_CASE("check config: exit 0 on a good settings file, 1 with file:line for ev
   CHECK(bad_url.out.find("bad-url.yaml:2: upstream.protocol:") != std::string::npos);
   CHECK(bad_url.out.find("SUCCESS") != std::string::npos);  // good.yaml still checked
 
+  // TLS and credential flags: what start-up would refuse, their files loaded as start-up does.
+  dir.writeFile("users.txt", "alice wonder-land\n");
+  dir.writeFile("sec.yaml",
+                "upstream.url: http://127.0.0.1:9090/api/v1/write\n"
+                "upstream.tls-ca-file: ca.pem\n"          // 2: needs an https:// upstream
+                "web.tls-cert-file: cert.pem\n"           // 3: without a key
+                "web.auth.basic-users-file: users.txt\n"  // 4: a broken users file
+                "upstream.basic-auth-user: bob\n");       // 5: without a password file
+  auto sec = runCommand(dir, "check-config-sec", {bin, "check", "config", "sec.yaml"}, dir.path());
+  INFO(sec.summary());
+  REQUIRE(sec.status.has_value());
+  CHECK(sec.status->code == 1);
+  for (const char* want : {"sec.yaml:2: upstream.tls-ca-file: --upstream.tls-* flags need an https://",
+                           "sec.yaml:3: web.tls-cert-file: --web.tls-cert-file and --web.tls-key-file go together",
+                           "sec.yaml:4: web.auth.basic-users-file: users.txt:1: expected user:password",
+                           "sec.yaml:5: upstream.basic-auth-user: "})
+    CHECK_MESSAGE(sec.out.find(want) != std::string::npos, "expected \"" << want << "\"");
+  CHECK(sec.out.find("wonder-land") == std::string::npos);  // a password is never printed
+  dir.writeFile("sec2.yaml",
+                "upstream.url: https://127.0.0.1:9090/api/v1/write\n"
+                "upstream.tls-ca-file: no-ca.pem\n"
+                "web.tls-cert-file: no-cert.pem\n"
+                "web.tls-key-file: no-key.pem\n");
+  auto sec2 = runCommand(dir, "check-config-sec2", {bin, "check", "config", "sec2.yaml"}, dir.path());
+  INFO(sec2.summary());
+  REQUIRE(sec2.status.has_value());
+  CHECK(sec2.status->code == 1);
+  CHECK(sec2.out.find("sec2.yaml:2: upstream.tls-ca-file: ") != std::string::npos);
+  CHECK(sec2.out.find("sec2.yaml:3: web.tls-cert-file: ") != std::string::npos);
+
   dir.writeFile("not-yaml.yaml", "upstream.url: [unclosed\n");
   auto not_yaml = runCommand(dir, "check-config-yaml", {bin, "check", "config", "not-yaml.yaml", "missing.yaml"}, dir.path());
   INFO(not_yaml.summary());
