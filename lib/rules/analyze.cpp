@@ -12,6 +12,8 @@
 
 #include "core/flags.h"
 #include "pipeline/cardinality/cardinality_state.h"
+#include "security/auth.h"
+#include "security/tls.h"
 #include "upstream/http_get.h"
 #include "upstream/url.h"
 
@@ -514,7 +516,7 @@ int analyzeCommand(int argc, const char* const* argv, int first, std::ostream& o
   std::chrono::milliseconds timeout{30'000};
   bool help = false;
   core::FlagSet flags("cardinal analyze");
-  flags.addString("prometheus.url", &url_text, "Prometheus to read, e.g. http://prometheus:9090 (required)");
+  flags.addString("prometheus.url", &url_text, "Prometheus to read, e.g. http://prometheus:9090 or https://... (required)");
   flags.addCount("top", &cfg.top, "Largest metric families to examine");
   flags.addString("format", &format, "Output: yaml (a rule file) or text (a table with the reasons)");
   flags.addCount("sample", &cfg.sample, "Values classified per label (spread over its sorted values)");
@@ -524,6 +526,18 @@ int analyzeCommand(int argc, const char* const* argv, int first, std::ostream& o
   flags.addCount("max-series", &cfg.max_series, "As --cardinality.max-series");
   flags.addCount("top-k", &cfg.top_k, "K of proposed top_k rules");
   flags.addDuration("timeout", &timeout, "Timeout of each request to Prometheus");
+  // An https:// Prometheus (e.g. behind --web.config.file), and its credentials: as the proxy's
+  // --upstream.* flags of the same names.
+  security::ClientTlsFiles tls_files;
+  std::string server_name, token_file, basic_user, password_file;
+  flags.addString("prometheus.tls-ca-file", &tls_files.ca_file, "PEM CA bundle to verify an https:// Prometheus (default: the system store)");
+  flags.addString("prometheus.tls-cert-file", &tls_files.cert_file, "PEM client certificate presented to Prometheus (with --prometheus.tls-key-file)");
+  flags.addString("prometheus.tls-key-file", &tls_files.key_file, "PEM private key of --prometheus.tls-cert-file");
+  flags.addString("prometheus.tls-server-name", &server_name, "Name verified in Prometheus' certificate and sent as SNI (default: the URL's host)");
+  flags.addBool("prometheus.tls-insecure-skip-verify", &tls_files.insecure_skip_verify, "Do not verify Prometheus' certificate (insecure)");
+  flags.addString("prometheus.bearer-token-file", &token_file, "File holding a bearer token sent to Prometheus");
+  flags.addString("prometheus.basic-auth-user", &basic_user, "Basic-auth user for Prometheus (with --prometheus.basic-auth-password-file)");
+  flags.addString("prometheus.basic-auth-password-file", &password_file, "File holding the basic-auth password for Prometheus");
   flags.addBool("help", &help, "Show this help and exit");
   std::vector<std::string> positional;
   if (auto st = flags.parse(argc, argv, first, positional); !st) {
@@ -557,14 +571,37 @@ int analyzeCommand(int argc, const char* const* argv, int first, std::ostream& o
     err << "cardinal analyze: --prometheus.url: " << url.error() << "\n";
     return 2;
   }
-  if (url->scheme != "http") {
-    err << "cardinal analyze: --prometheus.url: only http:// is supported here\n";
+  upstream::HttpGetOptions get_options;
+  if (url->scheme == "https") {
+    auto ctx = security::makeClientContext(tls_files);
+    if (!ctx) {
+      err << "cardinal analyze: --prometheus.tls-*: " << ctx.error() << "\n";
+      return 2;
+    }
+    get_options.tls = *ctx;
+    get_options.server_name = server_name;
+    get_options.verify = !tls_files.insecure_skip_verify;
+  } else if (!tls_files.ca_file.empty() || !tls_files.cert_file.empty() || !tls_files.key_file.empty() ||
+             !server_name.empty() || tls_files.insecure_skip_verify) {
+    err << "cardinal analyze: --prometheus.tls-* flags need an https:// --prometheus.url\n";
     return 2;
+  }
+  security::UpstreamAuth auth(token_file, basic_user, password_file);
+  if (auto st = auth.validate(); !st) {
+    err << "cardinal analyze: " << st.error() << "\n";
+    return 2;
+  }
+  if (auth.enabled()) {
+    if (auto st = auth.reload(); !st) {
+      err << "cardinal analyze: " << st.error() << "\n";
+      return 2;
+    }
+    get_options.authorization = *auth.header();
   }
   std::string prefix = url->target.substr(0, url->target.find('?'));  // a Prometheus under a path prefix
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   Fetch fetch = [&](const std::string& target) -> core::Result<std::string> {
-    auto res = upstream::httpGet(*url, prefix + target, timeout, kMaxBodyBytes);
+    auto res = upstream::httpGet(*url, prefix + target, timeout, kMaxBodyBytes, get_options);
     if (!res) return core::Error{res.error()};
     if (res->status != 200) {
       std::string detail = res->body.substr(0, 300);

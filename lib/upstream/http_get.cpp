@@ -5,6 +5,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <optional>
 
@@ -16,15 +17,29 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 
 core::Result<HttpGetResponse> httpGet(const Url& base, std::string_view target, std::chrono::milliseconds timeout,
-                                      size_t max_body_bytes) {
-  if (base.scheme != "http") return core::Error{"only http:// is supported, not " + base.scheme + "://"};
+                                      size_t max_body_bytes, const HttpGetOptions& options) {
+  const bool tls = base.scheme == "https";
+  if (!tls && base.scheme != "http") return core::Error{"only http:// and https:// are supported, not " + base.scheme + "://"};
+  if (tls && !options.tls) return core::Error{"https:// needs a TLS context"};
   net::io_context ioc;
   tcp::resolver resolver(ioc);
-  beast::tcp_stream stream(ioc);
+  // Plain, or TLS over the same kind of stream: the exchange below is written once for both.
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+  if (tls) {
+    secure.emplace(ioc, *options.tls);
+    const std::string name = options.server_name.empty() ? base.host : options.server_name;
+    if (auto st = security::prepareClientSession(secure->native_handle(), name, options.verify); !st)
+      return core::Error{"TLS: " + st.error()};
+  } else {
+    plain.emplace(ioc);
+  }
+  beast::tcp_stream& lowest = tls ? beast::get_lowest_layer(*secure) : *plain;
   http::request<http::empty_body> req{http::verb::get, std::string(target), 11};
   req.set(http::field::host, base.hostHeader());
   req.set(http::field::user_agent, "cardinal-analyze");
   req.set(http::field::accept, "application/json");
+  if (!options.authorization.empty()) req.set(http::field::authorization, options.authorization);
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(max_body_bytes);
@@ -37,18 +52,27 @@ core::Result<HttpGetResponse> httpGet(const Url& base, std::string_view target, 
       error = "the answer is larger than " + std::to_string(max_body_bytes) + " bytes";
     else error = std::string(step) + ": " + ec.message();
   };
-  stream.expires_after(timeout);
+  auto exchange = [&](auto& stream) {
+    http::async_write(stream, req, [&](beast::error_code ec, size_t) {
+      if (ec) return fail("write", ec);
+      http::async_read(stream, buffer, parser, [&](beast::error_code ec2, size_t) {
+        if (ec2) return fail("read", ec2);
+      });
+    });
+  };
+  lowest.expires_after(timeout);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   resolver.async_resolve(base.host, base.port, [&](beast::error_code ec, tcp::resolver::results_type results) {
     if (ec) return fail("resolve", ec);
-    stream.expires_at(deadline);
-    stream.async_connect(results, [&](beast::error_code ec2, const tcp::endpoint&) {
+    lowest.expires_at(deadline);
+    lowest.async_connect(results, [&](beast::error_code ec2, const tcp::endpoint&) {
       if (ec2) return fail("connect", ec2);
-      http::async_write(stream, req, [&](beast::error_code ec3, size_t) {
-        if (ec3) return fail("write", ec3);
-        http::async_read(stream, buffer, parser, [&](beast::error_code ec4, size_t) {
-          if (ec4) return fail("read", ec4);
-        });
+      if (!tls) return exchange(*plain);
+      secure->async_handshake(net::ssl::stream_base::client, [&](beast::error_code ec3) {
+        if (!ec3) return exchange(*secure);
+        const std::string verify = security::verifyError(secure->native_handle());
+        if (!verify.empty()) error = "tls handshake: the server's certificate is not trusted: " + verify;
+        else fail("tls handshake", ec3);
       });
     });
   });
@@ -59,7 +83,7 @@ core::Result<HttpGetResponse> httpGet(const Url& base, std::string_view target, 
     if (error.empty()) error = "resolve: timed out";
   }
   beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  lowest.socket().shutdown(tcp::socket::shutdown_both, ignored);
   if (!error.empty()) return core::Error{std::string("GET ") + std::string(target) + ": " + error};
   if (!parser.is_done()) return core::Error{std::string("GET ") + std::string(target) + ": no complete answer"};
   auto res = parser.release();

@@ -453,4 +453,62 @@ TEST_CASE("security: mutual TLS on the listener; certificate reload on /-/reload
   CHECK(cardinal.process->running());
 }
 
+TEST_CASE("security: cardinal analyze reads an https:// Prometheus with basic auth; untrusted or unauthenticated fails clearly") {
+  TempDir dir("cardinal-it-sec");
+  TestPki pki(dir, "pki", "Cardinal Test CA");
+  pki.issue("receiver", "receiver", 4001);
+  TestPki other(dir, "other-pki", "Some Other CA");
+  const std::string password = randomSecret("prom-pw-");
+  auto password_file = dir.writeFile("prom.password", password + "\n");
+  TlsReceiver prom(dir, pki, "receiver", "analyst", bcryptHash(dir, "analyst", password), password);
+  INFO(describe(*prom.process));
+  // Something to analyze: 300 series whose order_id is an identifier.
+  prometheus::WriteRequest req;
+  const int64_t ts = nowMs();
+  for (int i = 0; i < 300; ++i)
+    addSeries(req, {{"__name__", "shop_orders_total"}, {"job", "shop"}, {"order_id", "ord-" + std::to_string(100000 + i * 7919)}},
+              {{1.0, ts}});
+  auto headers = withHeaders(prom.auth);
+  auto written = httpsRequest("POST", "127.0.0.1", prom.port, "/api/v1/write", prom.client, encodeWriteRequest(req), headers);
+  REQUIRE_MESSAGE(written.http.status == 204, written.http.summary());
+
+  const std::string bin = CardinalServer::binary();
+  const std::string url = "--prometheus.url=https://127.0.0.1:" + std::to_string(prom.port);
+  const std::string user = "--prometheus.basic-auth-user=analyst";
+  const std::string pw = "--prometheus.basic-auth-password-file=" + password_file.string();
+  auto ok = runCommand(dir, "analyze-https",
+                       {bin, "analyze", url, "--prometheus.tls-ca-file=" + pki.caCert().string(), user, pw, "--format=text"});
+  INFO(ok.summary());
+  REQUIRE(ok.status.has_value());
+  CHECK(ok.status->code == 0);
+  CHECK(ok.out.find("shop_orders_total") != std::string::npos);
+  CHECK(ok.out.find("order_id") != std::string::npos);
+  CHECK(ok.out.find(password) == std::string::npos);
+  CHECK(ok.err.find(password) == std::string::npos);
+
+  // A certificate from another CA: refused at the handshake, with the reason.
+  auto untrusted = runCommand(dir, "analyze-untrusted",
+                              {bin, "analyze", url, "--prometheus.tls-ca-file=" + other.caCert().string(), user, pw});
+  INFO(untrusted.summary());
+  REQUIRE(untrusted.status.has_value());
+  CHECK(untrusted.status->code == 1);
+  CHECK(untrusted.err.find("certificate is not trusted") != std::string::npos);
+  // No credentials: Prometheus' 401, passed on.
+  auto anonymous = runCommand(dir, "analyze-anonymous",
+                              {bin, "analyze", url, "--prometheus.tls-ca-file=" + pki.caCert().string()});
+  INFO(anonymous.summary());
+  REQUIRE(anonymous.status.has_value());
+  CHECK(anonymous.status->code == 1);
+  CHECK(anonymous.err.find("HTTP 401") != std::string::npos);
+  // TLS flags with an http:// URL, and a user without a password file: usage errors.
+  auto mixed = runCommand(dir, "analyze-mixed",
+                          {bin, "analyze", "--prometheus.url=http://127.0.0.1:1", "--prometheus.tls-ca-file=x.pem"});
+  REQUIRE(mixed.status.has_value());
+  CHECK(mixed.status->code == 2);
+  CHECK(mixed.err.find("need an https://") != std::string::npos);
+  auto half = runCommand(dir, "analyze-half", {bin, "analyze", url, user});
+  REQUIRE(half.status.has_value());
+  CHECK(half.status->code == 2);
+}
+
 }  // namespace cardinal::integration
