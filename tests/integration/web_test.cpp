@@ -274,4 +274,61 @@ TEST_CASE("web: GET / in headless Chromium shows live decisions, reasons, redact
   }
 }
 
+TEST_CASE("web: with --tenant.header the status page names each row's tenant and filters by tenant") {
+  REQUIRE_MESSAGE(std::filesystem::exists(chromiumBinary()),
+                  chromiumBinary() << " not found: install Debian's chromium (make test does)");
+  TempDir dir("cardinal-it-web");
+  PrometheusServer prom(dir, PrometheusServer::Options{});
+  const auto rules = dir.writeFile("no-rules.yaml", "rules: []\n");
+  CardinalServer cardinal(dir, prom.writeUrl(), {"--rules.file=" + rules.string(), "--tenant.header=X-Scope-OrgID"});
+  INFO(describe(cardinal.process()));
+  // Two tenants, one offending family each.
+  std::mt19937_64 rng(std::random_device{}());
+  for (int r = 0; r < 3; ++r) {
+    prometheus::WriteRequest a, b;
+    const int64_t t = nowMs();
+    for (int k = 0; k < 100; ++k) {
+      addSeries(a, {{"__name__", "checkout_request_latency_seconds"}, {"env", "prod"}, {"user_id", randomUuid(rng)}},
+                {{0.5, t}});
+      addSeries(b, {{"__name__", "cart_items_total"}, {"env", "prod"}, {"cart_id", randomUuid(rng)}}, {{1, t}});
+    }
+    for (const auto& [tenant, req] : {std::pair<std::string, const prometheus::WriteRequest*>{"team-a", &a},
+                                      std::pair<std::string, const prometheus::WriteRequest*>{"team-b", &b}}) {
+      auto headers = remoteWriteHeaders();
+      headers.emplace_back("X-Scope-OrgID", tenant);
+      const auto res = httpPost(cardinal.writeUrl(), encodeWriteRequest(*req), headers);
+      REQUIRE_MESSAGE(res.status == 204, res.summary());
+    }
+  }
+
+  const auto all = runChromium(dir, "dump-tenants", cardinal.baseUrl() + "/", {"--dump-dom"});
+  INFO(all.summary().substr(0, 4000));
+  REQUIRE(all.status.has_value());
+  REQUIRE(all.status->code == 0);
+  const std::string& dom = all.out;
+  CHECK(rowWith(dom, {"data-family=\"checkout_request_latency_seconds\"", "data-tenant=\"team-a\"",
+                      "data-label=\"user_id\"", "data-decision=\"drop\""}));
+  CHECK(rowWith(dom, {"data-family=\"cart_items_total\"", "data-tenant=\"team-b\"", "data-label=\"cart_id\"",
+                      "data-decision=\"drop\""}));
+  CHECK(dom.find("tenant team-a · ") != std::string::npos);
+  // The tenant filter is shown and offers both.
+  CHECK(dom.find("id=\"tenant-label\" hidden") == std::string::npos);
+  CHECK(dom.find("<option value=\"team-a\">team-a</option>") != std::string::npos);
+  CHECK(dom.find("<option value=\"team-b\">team-b</option>") != std::string::npos);
+
+  // ?tenant=team-b: that tenant's families only.
+  const auto one = runChromium(dir, "dump-tenant-b", cardinal.baseUrl() + "/?tenant=team-b", {"--dump-dom"});
+  INFO(one.summary().substr(0, 4000));
+  REQUIRE(one.status.has_value());
+  REQUIRE(one.status->code == 0);
+  CHECK(rowWith(one.out, {"data-family=\"cart_items_total\"", "data-tenant=\"team-b\""}));
+  CHECK_FALSE(rowWith(one.out, {"data-tenant=\"team-a\""}));
+
+  // Without --tenant.header the filter stays hidden (the first case's page has no tenant rows).
+  CardinalServer single(dir, prom.writeUrl(), {"--rules.file=" + rules.string()}, "single");
+  const auto plain = runChromium(dir, "dump-single", single.baseUrl() + "/", {"--dump-dom"}, 3000);
+  REQUIRE(plain.status.has_value());
+  CHECK(plain.out.find("id=\"tenant-label\" hidden") != std::string::npos);
+}
+
 }  // namespace cardinal::integration

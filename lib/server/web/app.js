@@ -127,8 +127,18 @@ function params() {
   return {
     family: byId('family-filter').value.trim(),
     decision: byId('decision-filter').value,
+    tenant: byId('tenant-filter').value,
     sort: byId('sort').value,
   };
+}
+
+// With --tenant.header the stats rows name their tenant: the tenant filter appears and offers
+// every tenant seen so far (and the one asked for in the query string).
+function addTenantOption(name) {
+  if (!name) return;
+  const select = byId('tenant-filter');
+  if (![...select.options].some((o) => o.value === name)) select.appendChild(el('option', { text: name, attrs: { value: name } }));
+  byId('tenant-label').hidden = false;
 }
 
 // The filters live in the query string, so a reload or a shared link keeps them.
@@ -137,6 +147,7 @@ function saveParams() {
   const q = new URLSearchParams();
   if (p.family) q.set('family', p.family);
   if (p.decision) q.set('decision', p.decision);
+  if (p.tenant) q.set('tenant', p.tenant);
   if (p.sort !== 'series') q.set('sort', p.sort);
   const explain = byId('explain-input').value.trim();
   if (explain) q.set('explain', explain);
@@ -149,6 +160,9 @@ function loadParams() {
   byId('family-filter').value = q.get('family') || '';
   const d = q.get('decision') || '';
   if ([...byId('decision-filter').options].some((o) => o.value === d)) byId('decision-filter').value = d;
+  const t = q.get('tenant') || '';
+  addTenantOption(t);
+  byId('tenant-filter').value = t;
   const s = q.get('sort') || 'series';
   if ([...byId('sort').options].some((o) => o.value === s)) byId('sort').value = s;
   byId('explain-input').value = q.get('explain') || '';
@@ -186,6 +200,7 @@ async function refresh() {
   const q = new URLSearchParams({ limit: FAMILIES, labels: LABELS, top: 1, sort: p.sort });
   if (p.family) q.set('family', p.family);
   if (p.decision) q.set('decision', p.decision);
+  if (p.tenant) q.set('tenant', p.tenant);
   try {
     const [stats, metricsText] = await Promise.all([
       fetchJson('/api/v1/stats?' + q.toString()).catch((e) => ({ error: e })),
@@ -301,13 +316,15 @@ function renderFamilies(stats) {
   const body = byId('families-body');
   const rows = document.createDocumentFragment();
   const generated = Date.parse(stats.generated_at) || Date.now();
+  for (const f of stats.families) addTenantOption(f.tenant);
   for (const f of stats.families) {
     const labels = f.labels.length ? f.labels : [null];
     const familyCell = el('td', { cls: 'family-cell', attrs: { rowspan: labels.length } },
       breakable('div', 'family-name', f.family),
       el('div', {
         cls: 'family-meta',
-        text: count(f.samples_in) + ' samples in · ' + count(f.samples_rewritten) + ' rewritten · ' + f.mode +
+        text: (f.tenant ? 'tenant ' + f.tenant + ' · ' : '') +
+              count(f.samples_in) + ' samples in · ' + count(f.samples_rewritten) + ' rewritten · ' + f.mode +
               (f.series_limit_unresolved ? ' · over series limit' : ''),
       }));
     const seriesCell = el('td', {
@@ -316,6 +333,7 @@ function renderFamilies(stats) {
     });
     labels.forEach((l, i) => {
       const tr = el('tr', { cls: i === 0 ? 'first' : '', attrs: { 'data-family': f.family } });
+      if (f.tenant) tr.setAttribute('data-tenant', f.tenant);
       if (i === 0) { tr.appendChild(familyCell); tr.appendChild(seriesCell); }
       if (!l) {
         tr.appendChild(el('td', { cls: 'muted', text: 'no labels tracked', attrs: { colspan: 7 } }));
@@ -366,7 +384,9 @@ async function explain() {
   if (!series) { out.replaceChildren(); return; }
   let data;
   try {
-    data = await fetchJson('/api/v1/stats/explain?series=' + encodeURIComponent(series));
+    const tenant = byId('tenant-filter').value;
+    data = await fetchJson('/api/v1/stats/explain?series=' + encodeURIComponent(series) +
+                           (tenant ? '&tenant=' + encodeURIComponent(tenant) : ''));
   } catch (e) {
     out.replaceChildren(el('p', { cls: 'error', text: e.message }));
     return;
@@ -436,7 +456,7 @@ function init() {
     clearTimeout(debounce);
     debounce = setTimeout(() => { saveParams(); refresh(); schedule(); }, 300);
   });
-  for (const id of ['decision-filter', 'sort'])
+  for (const id of ['decision-filter', 'tenant-filter', 'sort'])
     byId(id).addEventListener('change', () => { saveParams(); refresh(); schedule(); });
   byId('filters').addEventListener('submit', (e) => e.preventDefault());
   byId('explain-form').addEventListener('submit', (e) => { e.preventDefault(); explain(); });
