@@ -471,22 +471,30 @@ int run(Options& o) {
   // Merged outputs -> in-order queue -> upstream; with tenants, each tenant's
   // in its own requests carrying its header (never two tenants in one body).
   // Periodic emits run on the background thread, the last one at shutdown on an I/O thread:
-  // one at a time, so merged samples are queued in timestamp order.
+  // one at a time, so merged samples are queued in timestamp order. Each emit writes the
+  // snapshot before its bodies are queued: whatever the upstream ever received is at or below
+  // the state a crash restarts from, so a merged counter never goes down across a crash (a
+  // downstream rate() would read that as a reset and count the whole value again). A failed
+  // snapshot is logged and the bodies are sent all the same.
   std::mutex emit_mu;
   auto emitMerged = [&] {
     std::lock_guard lock(emit_mu);
     const int64_t now = core::SystemClock::instance().nowMillis();
-    std::vector<pipeline::merge::MergeState::Emitted> emitted;
+    std::vector<std::pair<std::shared_ptr<const std::string>, upstream::Headers>> bodies;
     if (!tenants) {
-      for (auto& body : assembly.emitRequests(now, *upstream_protocol)) merged_sender.enqueue(std::move(body));
-      return;
+      for (auto& body : assembly.emitRequests(now, *upstream_protocol)) bodies.emplace_back(std::move(body), upstream::Headers{});
+    } else {
+      std::vector<pipeline::merge::MergeState::Emitted> emitted;
+      for (pipeline::Tenant* t : tenants->all()) {
+        emitted.clear();
+        t->merge->emit(now, emitted);
+        for (auto& body : pipeline::merge::encodeEmitted(emitted, pipeline::kMergedSeriesPerRequest, *upstream_protocol))
+          bodies.emplace_back(std::move(body), upstream::Headers{{tenant_header, t->name}});
+      }
     }
-    for (pipeline::Tenant* t : tenants->all()) {
-      emitted.clear();
-      t->merge->emit(now, emitted);
-      for (auto& body : pipeline::merge::encodeEmitted(emitted, pipeline::kMergedSeriesPerRequest, *upstream_protocol))
-        merged_sender.enqueue(std::move(body), {{tenant_header, t->name}});
-    }
+    if (bodies.empty()) return;
+    snapshot();
+    for (auto& [body, headers] : bodies) merged_sender.enqueue(std::move(body), std::move(headers));
   };
   // Every aggregation interval: merged outputs -> in-order queue -> upstream.
   net::steady_timer emit_timer(background);
