@@ -457,6 +457,17 @@ std::vector<double> mergedValues(const FakeUpstream& upstream) {
   return values;
 }
 
+// Flags of a Cardinal whose merged counter counts order ids (kMergeRules, written into `dir`),
+// the cardinality engine off, merged series emitted every second, state in `storage`.
+std::vector<std::string> mergeProxyFlags(const TempDir& dir, const std::filesystem::path& storage,
+                                         const std::string& snapshot_interval, std::vector<std::string> extra = {}) {
+  std::vector<std::string> flags = {"--rules.file=" + dir.writeFile("rules.yaml", kMergeRules).string(),
+                                    "--cardinality.enabled=false", "--aggregation.interval=1s",
+                                    "--snapshot.interval=" + snapshot_interval, "--storage.path=" + storage.string()};
+  flags.insert(flags.end(), extra.begin(), extra.end());
+  return flags;
+}
+
 // A sender writing, per request, one fresh `it_orders_total{order_id}` at 1 (merged away by
 // kMergeRules: the merged counter counts the ids) and 5 raw `it_raw` gauges.
 struct OrderSender {
@@ -493,12 +504,8 @@ TEST_CASE("fault suite: SIGTERM under load: in-flight requests drain, snapshot w
   TempDir dir;
   FakeUpstream upstream;
   upstream.script({}, HttpReply::withStatus(204).after(Millis(300)));  // requests stay in flight
-  const auto rules = dir.writeFile("rules.yaml", kMergeRules);
   const auto storage = dir.subdir("data");
-  CardinalServer cardinal(dir, upstream.writeUrl(),
-                          {"--rules.file=" + rules.string(), "--cardinality.enabled=false",
-                           "--aggregation.interval=1s", "--snapshot.interval=1h", "--shutdown.timeout=5s",
-                           "--storage.path=" + storage.string()});
+  CardinalServer cardinal(dir, upstream.writeUrl(), mergeProxyFlags(dir, storage, "1h", {"--shutdown.timeout=5s"}));
   INFO(describe(cardinal.process()));
   const auto snapshot = storage / "merge.snapshot";
   REQUIRE_FALSE(std::filesystem::exists(snapshot));
@@ -603,12 +610,7 @@ TEST_CASE("fault suite: SIGKILL under load, restart: raw samples acked before th
   constexpr auto kSnapshotInterval = Millis(1000);
   TempDir dir;
   FakeUpstream upstream;
-  const auto rules = dir.writeFile("rules.yaml", kMergeRules);
-  const auto storage = dir.subdir("data");
-  CardinalServer cardinal(dir, upstream.writeUrl(),
-                          {"--rules.file=" + rules.string(), "--cardinality.enabled=false",
-                           "--aggregation.interval=1s", "--snapshot.interval=1s",
-                           "--storage.path=" + storage.string()});
+  CardinalServer cardinal(dir, upstream.writeUrl(), mergeProxyFlags(dir, dir.subdir("data"), "1s"));
   INFO(describe(cardinal.process()));
 
   std::atomic<bool> stop{false};
@@ -687,12 +689,7 @@ TEST_CASE("fault suite: SIGKILL long after the last periodic snapshot: the merge
   // bodies are queued can bring back what the upstream already received.
   TempDir dir;
   FakeUpstream upstream;
-  const auto rules = dir.writeFile("rules.yaml", kMergeRules);
-  const auto storage = dir.subdir("data");
-  CardinalServer cardinal(dir, upstream.writeUrl(),
-                          {"--rules.file=" + rules.string(), "--cardinality.enabled=false",
-                           "--aggregation.interval=1s", "--snapshot.interval=1h",
-                           "--storage.path=" + storage.string()});
+  CardinalServer cardinal(dir, upstream.writeUrl(), mergeProxyFlags(dir, dir.subdir("data"), "1h"));
   INFO(describe(cardinal.process()));
   int order = 0;
   const auto until = Clock::now() + Millis(2600);
