@@ -205,8 +205,9 @@ std::vector<std::pair<std::string, std::string>> securityProblems(const Options&
                                    : !o.upstream_basic_user.empty() ? "upstream.basic-auth-user"
                                                                     : "upstream.basic-auth-password-file";
   security::UpstreamAuth upstream_auth(o.upstream_token_file, o.upstream_basic_user, o.upstream_basic_password_file);
-  const bool upstream_auth_valid = static_cast<bool>(upstream_auth.validate());
-  if (!upstream_auth_valid) problems.emplace_back(upstream_auth_flag, upstream_auth.validate().error());
+  const core::Status upstream_auth_flags = upstream_auth.validate();
+  const bool upstream_auth_valid = static_cast<bool>(upstream_auth_flags);
+  if (!upstream_auth_valid) problems.emplace_back(upstream_auth_flag, upstream_auth_flags.error());
   if (!load_files) return problems;
   // Each file set whose flags are consistent, loaded (so a check reports every problem at once).
   if (!o.tls_cert_file.empty() && !o.tls_key_file.empty())

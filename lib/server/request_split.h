@@ -94,7 +94,9 @@ class SplitRequest {
   // Then: every part through the stages, and encoded and compressed when it
   // changed or the job is codec-only. Returns when every part is done.
   Shared process();
-  // Instead of process(): leave the parts; returns when the helper is done with them.
+  // Instead of process(), after decode(): leave the parts. It does not wait:
+  // decode() already waited for every part, and a helper at (or late to) the
+  // gate then leaves without touching the job.
   void abandon();
 
   size_t parts() const { return parts_; }
