@@ -416,7 +416,10 @@ int run(Options& o) {
     core::logError("invalid rule file", {{"error", st.error()}});
     return 2;
   }
-  net::io_context ioc(static_cast<int>(o.io_threads));
+  // One io_context per I/O thread (server/io_pool.h); the first also runs the listener,
+  // signals, timers and the merged-series sender.
+  server::IoPool io_pool(o.io_threads);
+  net::io_context& ioc = io_pool.main();
 
   upstream::ClientConfig ccfg;
   ccfg.url = *url;
@@ -433,6 +436,14 @@ int run(Options& o) {
   }
   if (upstream_auth.enabled()) ccfg.authorization = [&upstream_auth] { return upstream_auth.header(); };
   upstream::Client client(ioc, ccfg, &client_metrics);
+  // Each I/O thread forwards its requests with a client of its own (its own idle connections,
+  // on its own context): no hand-over between threads on the way to the upstream.
+  std::vector<std::unique_ptr<upstream::Client>> thread_clients;
+  std::vector<upstream::Client*> clients{&client};
+  for (size_t i = 1; i < io_pool.size(); ++i) {
+    thread_clients.push_back(std::make_unique<upstream::Client>(io_pool.context(i), ccfg, &client_metrics));
+    clients.push_back(thread_clients.back().get());
+  }
 
   auto& pipeline = assembly.pipeline;
   auto& explain_pipeline = assembly.explain_pipeline;
@@ -451,7 +462,7 @@ int run(Options& o) {
   write.setMergeState(&merge_state);
   if (o.pipe.cardinality_enabled) write.setCardinalityState(&cardinality_state);
   if (tenants) write.setTenants(tenants.get());
-  if (o.io_threads >= 2) write.setHelpers(&ioc);
+  write.setIoPool(&io_pool, clients);
   server::StatsHandler stats({cardinality_state, explain_pipeline, rules, types, cache, &merge_state,
                               core::SystemClock::instance(), o.pipe.dry_run, tenants.get()});
   upstream::OrderedSender merged_sender(ioc, client,
@@ -628,7 +639,7 @@ int run(Options& o) {
     scfg.tls_handshake_failures = &tls_metrics.handshake_failures;
   }
   server::HttpServer http_server(
-      ioc, scfg, [&routes](server::Request&& req, server::Responder r) { routes.handle(std::move(req), std::move(r)); },
+      io_pool, scfg, [&routes](server::Request&& req, server::Responder r) { routes.handle(std::move(req), std::move(r)); },
       metrics);
   try {
     http_server.start();
@@ -672,7 +683,7 @@ int run(Options& o) {
     maintain_timer.cancel();
     snapshot();
     core::logInfo("stopped");
-    ioc.stop();
+    io_pool.stop();
   };
   std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
     if (ec) return;
@@ -709,10 +720,7 @@ int run(Options& o) {
                                                 : "off"}});
   ready = true;
 
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < o.io_threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
-  ioc.run();
-  for (auto& t : threads) t.join();
+  io_pool.run();
   watcher.stop();
   security_watcher.stop();
   return 0;

@@ -29,18 +29,23 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
  public:
   using Stream = std::conditional_t<Tls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
   Session(tcp::socket&& socket, HttpServer& server, std::shared_ptr<HttpServer::Counters> counters,
-          ProxyMetrics& metrics)
+          size_t context, ProxyMetrics& metrics)
     requires(!Tls)
-      : stream_(std::move(socket)), server_(server), counters_(std::move(counters)), metrics_(metrics) {
+      : stream_(std::move(socket)),
+        server_(server),
+        counters_(std::move(counters)),
+        context_(context),
+        metrics_(metrics) {
     metrics_.connections.Increment();
   }
   Session(tcp::socket&& socket, std::shared_ptr<security::SslContext> ctx, HttpServer& server,
-          std::shared_ptr<HttpServer::Counters> counters, ProxyMetrics& metrics)
+          std::shared_ptr<HttpServer::Counters> counters, size_t context, ProxyMetrics& metrics)
     requires(Tls)
       : ctx_(std::move(ctx)),
         stream_(std::move(socket), *ctx_),
         server_(server),
         counters_(std::move(counters)),
+        context_(context),
         metrics_(metrics) {
     metrics_.connections.Increment();
   }
@@ -49,6 +54,7 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
   ~Session() {
     if (busy_) counters_->busy.fetch_sub(1);
     counters_->connections.fetch_sub(1);
+    counters_->per_context[context_].fetch_sub(1);
     metrics_.connections.Decrement();
   }
 
@@ -173,6 +179,7 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
   Stream stream_;
   HttpServer& server_;  // only used while the server runs
   std::shared_ptr<HttpServer::Counters> counters_;
+  size_t context_;  // the I/O thread this connection belongs to
   ProxyMetrics& metrics_;
   bool busy_ = false;
   beast::flat_buffer buffer_;
@@ -204,12 +211,13 @@ core::Result<tcp::endpoint> parseListenAddress(const std::string& s) {
   return tcp::endpoint(addr, static_cast<unsigned short>(p));
 }
 
-HttpServer::HttpServer(net::io_context& ioc, ServerConfig config, Handler handler, ProxyMetrics& metrics)
-    : ioc_(ioc),
+HttpServer::HttpServer(IoPool& pool, ServerConfig config, Handler handler, ProxyMetrics& metrics)
+    : pool_(pool),
       config_(std::move(config)),
       handler_(std::move(handler)),
       metrics_(metrics),
-      acceptor_(net::make_strand(ioc)) {}
+      acceptor_(net::make_strand(pool.main())),
+      counters_(std::make_shared<Counters>(pool.size())) {}
 
 HttpServer::~HttpServer() = default;
 
@@ -233,15 +241,27 @@ void HttpServer::stopAccepting() {
 
 tcp::endpoint HttpServer::localEndpoint() const { return acceptor_.local_endpoint(); }
 
+size_t HttpServer::leastLoaded() const {
+  size_t best = 0;
+  for (size_t i = 1; i < counters_->per_context.size(); ++i)
+    if (counters_->per_context[i].load() < counters_->per_context[best].load()) best = i;
+  return best;
+}
+
 void HttpServer::accept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+  // The connection's socket is made on the context of the thread it will belong to.
+  const size_t context = leastLoaded();
+  acceptor_.async_accept(net::make_strand(pool_.context(context)), [this, context](beast::error_code ec,
+                                                                                  tcp::socket socket) {
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
       core::logWarn("accept failed", {{"error", ec.message()}});
       return accept();
     }
+    counters_->per_context[context].fetch_add(1);
     if (counters_->connections.fetch_add(1) >= config_.max_connections) {
       counters_->connections.fetch_sub(1);
+      counters_->per_context[context].fetch_sub(1);
       metrics_.connections_refused.Increment();
       beast::error_code ignored;
       socket.close(ignored);
@@ -249,13 +269,14 @@ void HttpServer::accept() {
       auto ctx = config_.tls_context();
       if (!ctx) {
         counters_->connections.fetch_sub(1);
+        counters_->per_context[context].fetch_sub(1);
         beast::error_code ignored;
         socket.close(ignored);
       } else {
-        std::make_shared<Session<true>>(std::move(socket), std::move(ctx), *this, counters_, metrics_)->run();
+        std::make_shared<Session<true>>(std::move(socket), std::move(ctx), *this, counters_, context, metrics_)->run();
       }
     } else {
-      std::make_shared<Session<false>>(std::move(socket), *this, counters_, metrics_)->run();
+      std::make_shared<Session<false>>(std::move(socket), *this, counters_, context, metrics_)->run();
     }
     accept();
   });

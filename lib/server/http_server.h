@@ -1,7 +1,7 @@
 #pragma once
 // Boost.Beast async HTTP/1.1 server: a listener and one session per
-// connection, each on its own strand, run by a pool of I/O threads sharing one
-// io_context. Keep-alive, read/write timeouts, a header and body limit, and a
+// connection, each on its own strand of the context of one I/O thread (the
+// one with the fewest connections at accept time; io_pool.h). Keep-alive, read/write timeouts, a header and body limit, and a
 // connection limit. Requests on one connection are handled one at a time (a
 // response is written before the next request is read), which is what
 // remote-write senders do.
@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -18,6 +19,7 @@
 #include "core/result.h"
 #include "security/tls.h"
 #include "server/http_types.h"
+#include "server/io_pool.h"
 #include "server/metrics.h"
 
 namespace prometheus {
@@ -43,7 +45,7 @@ using Handler = std::function<void(Request&&, Responder)>;
 
 class HttpServer {
  public:
-  HttpServer(boost::asio::io_context& ioc, ServerConfig config, Handler handler, ProxyMetrics& metrics);
+  HttpServer(IoPool& pool, ServerConfig config, Handler handler, ProxyMetrics& metrics);
   ~HttpServer();
   // Binds and starts accepting. Throws on bind failure (start-up only).
   void start();
@@ -58,8 +60,10 @@ class HttpServer {
 
   // Shared with sessions, which may outlive the server at process exit.
   struct Counters {
+    explicit Counters(size_t contexts) : per_context(contexts) {}
     std::atomic<size_t> connections{0};
     std::atomic<size_t> busy{0};
+    std::vector<std::atomic<size_t>> per_context;  // open connections of each I/O thread
   };
   const ServerConfig& config() const { return config_; }
   const Handler& handler() const { return handler_; }
@@ -67,12 +71,15 @@ class HttpServer {
  private:
   void accept();
 
-  boost::asio::io_context& ioc_;
+  // The I/O thread with the fewest open connections.
+  size_t leastLoaded() const;
+
+  IoPool& pool_;
   ServerConfig config_;
   Handler handler_;
   ProxyMetrics& metrics_;
   boost::asio::ip::tcp::acceptor acceptor_;
-  std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
+  std::shared_ptr<Counters> counters_;
   std::atomic<bool> draining_{false};
 };
 

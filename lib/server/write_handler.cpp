@@ -69,10 +69,20 @@ WriteHandler::WriteHandler(WriteConfig config, const pipeline::Pipeline& pipelin
       pipeline_(pipeline),
       rules_(rules),
       types_(types),
+      clients_{&client},
       cache_(cache),
-      client_(client),
       metrics_(metrics),
       clock_(clock) {}
+
+void WriteHandler::setIoPool(IoPool* pool, std::vector<upstream::Client*> clients) {
+  pool_ = pool;
+  clients_ = std::move(clients);
+}
+
+upstream::Client& WriteHandler::client() {
+  const size_t i = pool_ ? pool_->currentIndex() : IoPool::kNotInPool;
+  return *clients_[i < clients_.size() ? i : 0];
+}
 
 Response WriteHandler::overloaded(std::string_view why) const {
   Response res = textResponse(http::status::service_unavailable, why);
@@ -193,11 +203,12 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   } abandon{split};
   const std::string_view whole(s.decompressed);
   core::Status decoded;
-  if (helpers_ && config_.split_min_bytes > 0 && !v2_in && !v2_out && whole.size() >= config_.split_min_bytes &&
+  const size_t thread = pool_ ? pool_->currentIndex() : IoPool::kNotInPool;
+  if (thread != IoPool::kNotInPool && pool_->size() >= 2 && config_.split_min_bytes > 0 && !v2_in && !v2_out && whole.size() >= config_.split_min_bytes &&
       processing.others == 0) {
     split = SplitRequest::acquire();
     if (split->start({whole, &config_.limits, &pipeline_, &rules, &state, &clock_, config_.dry_run, run_stages})) {
-      boost::asio::post(*helpers_, [split] { split->runAsHelper(); });
+      boost::asio::post(pool_->context((thread + 1) % pool_->size()), [split] { split->runAsHelper(); });
       if (!split->decode()) {
         // Decoded whole, the error names the series and byte of the request.
         split->abandon();
@@ -309,7 +320,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   upstream::Headers headers = upstream::remoteWriteHeaders(out_protocol);
   if (!passed.empty()) headers.insert(headers.end(), std::make_move_iterator(passed.begin()),
                                       std::make_move_iterator(passed.end()));
-  client_.send(
+  client().send(
       std::move(body), std::move(headers),
       [this, finish = std::move(finish), withWritten, counts, unchanged, translated, v2_out, kept,
        forwarded, lap](upstream::DeliveryResult r) mutable {

@@ -40,6 +40,7 @@
 #include "pipeline/tenants.h"
 #include "rules/rules_manager.h"
 #include "server/http_types.h"
+#include "server/io_pool.h"
 #include "server/metrics.h"
 #include "upstream/client.h"
 
@@ -66,7 +67,7 @@ struct WriteConfig {
   // large once decompressed is decoded, processed and encoded in parts by
   // this I/O thread and another one when one is free (request_split.h):
   // when no other request is being processed at the time.
-  // 0: never. Needs setHelpers().
+  // 0: never. Needs setIoPool() with two threads or more.
   size_t split_min_bytes = 0;
 };
 
@@ -81,9 +82,12 @@ class WriteHandler {
   // merge, cardinality, cache and type objects given above. Over
   // --tenant.max-tenants a new tenant gets 503 with a message.
   void setTenants(pipeline::Tenants* tenants) { tenants_ = tenants; }
-  // Where a split request's helper task is posted: the I/O threads'
-  // context, when there are two or more of them.
-  void setHelpers(boost::asio::io_context* helpers) { helpers_ = helpers; }
+  // The I/O threads (io_pool.h) and one upstream client per thread, made on
+  // that thread's context (`clients[i]` for `pool->context(i)`): a request is
+  // forwarded by the client of the thread it arrived on, and a split request's
+  // helper task goes to the next thread (with two threads or more). Without
+  // it, every request uses the client given to the constructor.
+  void setIoPool(IoPool* pool, std::vector<upstream::Client*> clients);
 
   void handle(Request&& req, Responder respond);
 
@@ -101,9 +105,12 @@ class WriteHandler {
   pipeline::merge::MergeState* merge_ = nullptr;
   pipeline::cardinality::CardinalityState* cardinality_ = nullptr;
   pipeline::Tenants* tenants_ = nullptr;
-  boost::asio::io_context* helpers_ = nullptr;
+  // The client of the calling thread (setIoPool()).
+  upstream::Client& client();
+
+  IoPool* pool_ = nullptr;
+  std::vector<upstream::Client*> clients_;  // [0]: the constructor's; or one per pool thread
   pipeline::DecisionCache& cache_;
-  upstream::Client& client_;
   ProxyMetrics& metrics_;
   const core::Clock& clock_;
   std::atomic<int> in_flight_{0};

@@ -1,0 +1,55 @@
+#pragma once
+// The I/O threads: one io_context per thread, each run by its own thread only.
+//
+// One io_context run by several threads (Asio's usual pool) hands every ready
+// socket to whichever thread is free, but each event also wakes a second
+// thread to take over the epoll wait: about six context switches per
+// remote-write request where one would do, and a contended scheduler lock
+// (measured: BENCHMARKS.md, session 9). Here a connection belongs to one
+// thread from accept to close (the server gives a new one to the thread with
+// the fewest), its upstream exchange runs on that thread's upstream client,
+// and the only hand-over between threads is a split request's helper task
+// (request_split.h), posted to another thread's context.
+//
+// Context 0 also runs everything that is not a connection: signals, timers,
+// the listener, the merged-series sender.
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+namespace cardinal::server {
+
+class IoPool {
+ public:
+  static constexpr size_t kNotInPool = static_cast<size_t>(-1);
+
+  explicit IoPool(size_t threads);
+  IoPool(const IoPool&) = delete;
+  IoPool& operator=(const IoPool&) = delete;
+
+  size_t size() const { return contexts_.size(); }
+  boost::asio::io_context& context(size_t i) { return *contexts_[i]; }
+  boost::asio::io_context& main() { return *contexts_[0]; }
+
+  // Runs context 0 on the calling thread and every other one on a thread of
+  // its own; returns once stop() was called and every thread has left.
+  void run();
+  // Stops every context (callable from any thread).
+  void stop();
+
+  // Which of this pool's contexts the calling thread runs, or kNotInPool.
+  size_t currentIndex() const;
+
+ private:
+  using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  // Contexts 1.. keep running while they have no connection.
+  std::vector<std::optional<Guard>> guards_;
+};
+
+}  // namespace cardinal::server

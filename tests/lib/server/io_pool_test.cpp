@@ -1,0 +1,105 @@
+#include "server/io_pool.h"
+
+#include <doctest/doctest.h>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include "server/http_server.h"
+#include "server/metrics.h"
+
+using namespace cardinal;
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+
+TEST_CASE("IoPool: each context is run by its own thread, which knows its index; idle contexts keep running") {
+  server::IoPool pool(3);
+  REQUIRE(pool.size() == 3);
+  CHECK(pool.currentIndex() == server::IoPool::kNotInPool);
+  std::mutex mu;
+  std::map<size_t, size_t> seen;  // context -> index its handler saw
+  std::map<size_t, std::thread::id> threads;
+  std::atomic<int> done{0};
+  // Contexts 1 and 2 get their work only after a while: they must not have returned by then.
+  net::steady_timer later(pool.main());
+  later.expires_after(std::chrono::milliseconds(100));
+  later.async_wait([&](boost::system::error_code) {
+    for (size_t i = 0; i < pool.size(); ++i)
+      net::post(pool.context(i), [&, i] {
+        std::lock_guard lock(mu);
+        seen[i] = pool.currentIndex();
+        threads[i] = std::this_thread::get_id();
+        if (++done == 3) pool.stop();
+      });
+  });
+  pool.run();  // returns once stop() was called
+  CHECK(done == 3);
+  for (size_t i = 0; i < 3; ++i) CHECK(seen[i] == i);
+  CHECK(threads[0] == std::this_thread::get_id());  // context 0 runs on the caller
+  CHECK(threads[1] != threads[0]);
+  CHECK(threads[2] != threads[1]);
+  CHECK(pool.currentIndex() == server::IoPool::kNotInPool);  // again, after run()
+}
+
+TEST_CASE("HttpServer gives each new connection to the I/O thread with the fewest, and serves it there") {
+  server::IoPool pool(2);
+  prometheus::Registry registry;
+  server::ProxyMetrics metrics(registry);
+  server::ServerConfig cfg;
+  cfg.listen_address = "127.0.0.1:0";
+  std::mutex mu;
+  std::map<std::string, std::vector<size_t>> threads_of;  // connection name -> thread of each request
+  server::HttpServer srv(pool, cfg, [&](server::Request&& req, server::Responder respond) {
+    {
+      std::lock_guard lock(mu);
+      threads_of[std::string(req[http::field::user_agent])].push_back(pool.currentIndex());
+    }
+    respond(server::textResponse(http::status::ok, "ok"));
+  }, metrics);
+  srv.start();
+  const auto ep = srv.localEndpoint();
+  std::thread io([&] { pool.run(); });
+
+  // Four keep-alive connections, opened one after the other, three requests each.
+  net::io_context client;
+  std::vector<net::ip::tcp::socket> conns;
+  for (int c = 0; c < 4; ++c) {
+    conns.emplace_back(client);
+    conns.back().connect(ep);
+    for (int n = 0; n < 3; ++n) {
+      http::request<http::string_body> req{http::verb::get, "/", 11};
+      req.set(http::field::host, "test");
+      req.set(http::field::user_agent, "conn" + std::to_string(c));
+      http::write(conns.back(), req);
+      boost::beast::flat_buffer buf;
+      http::response<http::string_body> res;
+      http::read(conns.back(), buf, res);
+      CHECK(res.result() == http::status::ok);
+    }
+  }
+  pool.stop();
+  io.join();
+
+  std::map<size_t, int> connections_per_thread;
+  for (const auto& [name, threads] : threads_of) {
+    REQUIRE(threads.size() == 3);
+    CHECK(threads[0] != server::IoPool::kNotInPool);
+    CHECK(threads[1] == threads[0]);  // a connection stays on its thread
+    CHECK(threads[2] == threads[0]);
+    ++connections_per_thread[threads[0]];
+  }
+  CHECK(threads_of.size() == 4);
+  CHECK(connections_per_thread[0] == 2);
+  CHECK(connections_per_thread[1] == 2);
+}
