@@ -53,9 +53,10 @@ TEST_CASE("IoPool: each context is run by its own thread, which knows its index;
 }
 
 TEST_CASE("HttpServer gives each new connection to the I/O thread with the fewest, and serves it there") {
-  server::IoPool pool(2);
+  // Outlive the pool: sessions still in its contexts when it goes count themselves out.
   prometheus::Registry registry;
   server::ProxyMetrics metrics(registry);
+  server::IoPool pool(2);
   server::ServerConfig cfg;
   cfg.listen_address = "127.0.0.1:0";
   std::mutex mu;
