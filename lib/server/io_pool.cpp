@@ -16,8 +16,7 @@ IoPool::IoPool(size_t threads) {
     // Concurrency hint 1: each context is run by one thread, so its scheduler
     // never wakes another one (posting to it from other threads stays safe).
     contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
-    guards_.emplace_back();
-    if (i > 0) guards_.back().emplace(contexts_.back()->get_executor());
+    guards_.emplace_back(contexts_.back()->get_executor());
   }
 }
 

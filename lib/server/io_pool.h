@@ -16,7 +16,6 @@
 
 #include <cstddef>
 #include <memory>
-#include <optional>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -37,7 +36,8 @@ class IoPool {
   boost::asio::io_context& main() { return *contexts_[0]; }
 
   // Runs context 0 on the calling thread and every other one on a thread of
-  // its own; returns once stop() was called and every thread has left.
+  // its own; returns once stop() was called and every thread has left (a
+  // context without work keeps running until then).
   void run();
   // Stops every context (callable from any thread).
   void stop();
@@ -48,8 +48,8 @@ class IoPool {
  private:
   using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
-  // Contexts 1.. keep running while they have no connection.
-  std::vector<std::optional<Guard>> guards_;
+  // Every context keeps running while it has nothing to do, until stop().
+  std::vector<Guard> guards_;
 };
 
 }  // namespace cardinal::server

@@ -31,7 +31,8 @@ TEST_CASE("IoPool: each context is run by its own thread, which knows its index;
   std::map<size_t, size_t> seen;  // context -> index its handler saw
   std::map<size_t, std::thread::id> threads;
   std::atomic<int> done{0};
-  // Contexts 1 and 2 get their work only after a while: they must not have returned by then.
+  // The contexts get their work only after a while: they must not have returned by then (context 0
+  // has its timer; the others have nothing at all until it fires).
   net::steady_timer later(pool.main());
   later.expires_after(std::chrono::milliseconds(100));
   later.async_wait([&](boost::system::error_code) {
