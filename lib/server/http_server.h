@@ -1,10 +1,10 @@
 #pragma once
 // Boost.Beast async HTTP/1.1 server: a listener and one session per
 // connection, each on its own strand of the context of one I/O thread (the
-// one with the fewest connections at accept time; io_pool.h). Keep-alive, read/write timeouts, a header and body limit, and a
-// connection limit. Requests on one connection are handled one at a time (a
-// response is written before the next request is read), which is what
-// remote-write senders do.
+// one with the fewest connections at accept time; io_pool.h). Keep-alive,
+// read/write timeouts, a header and body limit, and a connection limit.
+// Requests on one connection are handled one at a time (a response is written
+// before the next request is read), which is what remote-write senders do.
 
 #include <atomic>
 #include <chrono>

@@ -204,8 +204,8 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   const std::string_view whole(s.decompressed);
   core::Status decoded;
   const size_t thread = pool_ ? pool_->currentIndex() : IoPool::kNotInPool;
-  if (thread != IoPool::kNotInPool && pool_->size() >= 2 && config_.split_min_bytes > 0 && !v2_in && !v2_out && whole.size() >= config_.split_min_bytes &&
-      processing.others == 0) {
+  if (thread != IoPool::kNotInPool && pool_->size() >= 2 && config_.split_min_bytes > 0 && !v2_in && !v2_out &&
+      whole.size() >= config_.split_min_bytes && processing.others == 0) {
     split = SplitRequest::acquire();
     if (split->start({whole, &config_.limits, &pipeline_, &rules, &state, &clock_, config_.dry_run, run_stages})) {
       boost::asio::post(pool_->context((thread + 1) % pool_->size()), [split] { split->runAsHelper(); });
