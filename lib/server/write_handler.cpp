@@ -79,10 +79,7 @@ void WriteHandler::setIoPool(IoPool* pool, std::vector<upstream::Client*> client
   clients_ = std::move(clients);
 }
 
-upstream::Client& WriteHandler::client() {
-  const size_t i = pool_ ? pool_->currentIndex() : IoPool::kNotInPool;
-  return *clients_[i < clients_.size() ? i : 0];
-}
+upstream::Client& WriteHandler::client(size_t thread) { return *clients_[thread < clients_.size() ? thread : 0]; }
 
 Response WriteHandler::overloaded(std::string_view why) const {
   Response res = textResponse(http::status::service_unavailable, why);
@@ -203,6 +200,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   } abandon{split};
   const std::string_view whole(s.decompressed);
   core::Status decoded;
+  // The pool thread running this request: its upstream client forwards it, the next one helps.
   const size_t thread = pool_ ? pool_->currentIndex() : IoPool::kNotInPool;
   if (thread != IoPool::kNotInPool && pool_->size() >= 2 && config_.split_min_bytes > 0 && !v2_in && !v2_out &&
       whole.size() >= config_.split_min_bytes && processing.others == 0) {
@@ -320,7 +318,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   upstream::Headers headers = upstream::remoteWriteHeaders(out_protocol);
   if (!passed.empty()) headers.insert(headers.end(), std::make_move_iterator(passed.begin()),
                                       std::make_move_iterator(passed.end()));
-  client().send(
+  client(thread).send(
       std::move(body), std::move(headers),
       [this, finish = std::move(finish), withWritten, counts, unchanged, translated, v2_out, kept,
        forwarded, lap](upstream::DeliveryResult r) mutable {

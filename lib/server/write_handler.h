@@ -105,8 +105,9 @@ class WriteHandler {
   pipeline::merge::MergeState* merge_ = nullptr;
   pipeline::cardinality::CardinalityState* cardinality_ = nullptr;
   pipeline::Tenants* tenants_ = nullptr;
-  // The client of the calling thread (setIoPool()).
-  upstream::Client& client();
+  // The upstream client of a pool thread (setIoPool()); the constructor's for
+  // IoPool::kNotInPool (no pool, or a caller off it).
+  upstream::Client& client(size_t thread);
 
   IoPool* pool_ = nullptr;
   std::vector<upstream::Client*> clients_;  // [0]: the constructor's; or one per pool thread
