@@ -81,6 +81,7 @@ struct Options {
   pipeline::AssemblyOptions pipe;  // cache, merge and cardinality flags, dry-run
   std::vector<std::string> rule_files;
   std::string log_level = "info";
+  milliseconds slow_request_log{0};
   milliseconds shutdown_timeout{15'000};
   milliseconds aggregation_interval{15'000};
   std::string storage_path = "data";
@@ -151,6 +152,7 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addString("sanitize.hmac-key-file", &o.hmac_key_file, "Key for hash redaction (32+ bytes, raw or hex); default: generated into --storage.path/hmac.key");
   f.addBool("dry-run", &o.pipe.dry_run, "Decide and report, but forward series unchanged (redaction stays on)");
   f.addString("log.level", &o.log_level, "Log level: debug, info, warn, error");
+  f.addDuration("log.slow-requests", &o.slow_request_log, "Log (warn) every remote-write request answered after at least this long, with the time of each step, the CPU time and involuntary context switches of its I/O thread, and its size; 0s: never");
   f.addDuration("shutdown.timeout", &o.shutdown_timeout, "On SIGTERM, time allowed for in-flight requests to finish");
   f.addCount("cache.max-series", &o.pipe.cache_series, "Capacity of the per-series decision cache");
   f.addBytes("cache.plan-memory", &o.pipe.cache_plan_bytes, "Memory for remembered label-set plans (what sanitize, normalize and relabel did to a series, replayed when it repeats); 0 turns them off");
@@ -458,6 +460,7 @@ int run(Options& o) {
   wcfg.forward_headers = *forward_headers;
   wcfg.tenant_header = tenant_header;
   wcfg.split_min_bytes = o.split_request_bytes;
+  wcfg.slow_request_log = o.slow_request_log;
   server::WriteHandler write(wcfg, pipeline, rules, types, cache, client, metrics, core::SystemClock::instance());
   write.setMergeState(&merge_state);
   if (o.pipe.cardinality_enabled) write.setCardinalityState(&cardinality_state);

@@ -57,6 +57,10 @@ void setLogLevel(LogLevel level) { g_level = static_cast<int>(level); }
 LogLevel logLevel() { return static_cast<LogLevel>(g_level.load(std::memory_order_relaxed)); }
 
 void log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields) {
+  logFields(level, msg, std::span<const LogField>(fields.begin(), fields.size()));
+}
+
+void logFields(LogLevel level, std::string_view msg, std::span<const LogField> fields) {
   if (static_cast<int>(level) < g_level.load(std::memory_order_relaxed)) return;
   auto now = std::chrono::system_clock::now();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();

@@ -4,6 +4,7 @@
 // names are fine.
 
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,6 +19,8 @@ LogLevel logLevel();
 
 using LogField = std::pair<std::string_view, std::string>;
 void log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields = {});
+// The same with fields made at run time.
+void logFields(LogLevel level, std::string_view msg, std::span<const LogField> fields);
 
 inline void logDebug(std::string_view m, std::initializer_list<LogField> f = {}) {
   if (logLevel() <= LogLevel::kDebug) log(LogLevel::kDebug, m, f);

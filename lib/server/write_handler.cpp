@@ -17,6 +17,7 @@
 #include "pipeline/assembly.h"
 #include "server/forward_headers.h"
 #include "server/request_split.h"
+#include "server/request_timer.h"
 
 namespace cardinal::server {
 namespace {
@@ -160,11 +161,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   };
 
   using Step = ProxyMetrics::WriteStep;
-  auto lap = [this, t = std::chrono::steady_clock::now()](Step step) mutable {
-    const auto now = std::chrono::steady_clock::now();
-    metrics_.observeStep(step, std::chrono::duration<double>(now - t).count());
-    t = now;
-  };
+  RequestTimer timer(&metrics_, config_.slow_request_log);
   Scratch& s = t_scratch;
   ReleaseLarge release_large{s};
   // Counted from here to the end of handle() (the upstream exchange is not
@@ -180,7 +177,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
     return finish(withWritten(textResponse(http::status::bad_request, st.error())));
   }
   metrics_.received_decompressed_bytes.Increment(static_cast<double>(s.decompressed.size()));
-  lap(Step::kDecompress);
+  timer.lap(Step::kDecompress);
   const codec::WireProtocol out_protocol = config_.upstream_protocol;
   const bool v2_out = out_protocol == codec::WireProtocol::kV2;
   const bool run_stages = !config_.codec_only;
@@ -225,7 +222,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
     core::logDebug("rejected write request", {{"reason", decoded.error()}, {"protocol", v2_in ? "v2" : "v1"}});
     return finish(withWritten(textResponse(http::status::bad_request, decoded.error())));
   }
-  lap(Step::kDecode);
+  timer.lap(Step::kDecode);
   // The request's series: one batch, or the parts of a split request.
   std::array<codec::SeriesBatch*, SplitRequest::kMaxParts> batches{&s.batch};
   size_t nbatches = 1;
@@ -241,7 +238,11 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   };
   metrics_.received_requests.Increment();
   if (v2_in) metrics_.received_v2_requests.Increment();
-  metrics_.received_series.Increment(total([](const codec::SeriesBatch& b) { return b.series.size(); }));
+  RequestTimer::Outcome outcome;
+  outcome.thread = thread == IoPool::kNotInPool ? 0 : thread;
+  outcome.bytes_in = req.body().size();
+  outcome.series_in = total([](const codec::SeriesBatch& b) { return b.series.size(); });
+  metrics_.received_series.Increment(static_cast<double>(outcome.series_in));
   const size_t samples = total([](const codec::SeriesBatch& b) { return b.samples.size(); });
   const size_t histograms = total([](const codec::SeriesBatch& b) { return b.histograms.size(); });
   const size_t exemplars = total([](const codec::SeriesBatch& b) { return b.exemplars.size(); });
@@ -258,13 +259,22 @@ void WriteHandler::handle(Request&& req, Responder respond) {
     pipeline::processBatch(pipeline_, s.batch, rules, state, clock_, config_.dry_run, run_stages);
   } else {
     switch (split->process()) {
-      case SplitRequest::Shared::kShared: metrics_.split_shared.Increment(); break;
-      case SplitRequest::Shared::kAlone: metrics_.split_alone.Increment(); break;
-      case SplitRequest::Shared::kInOrder: metrics_.split_in_order.Increment(); break;
+      case SplitRequest::Shared::kShared:
+        metrics_.split_shared.Increment();
+        outcome.split = "shared";
+        break;
+      case SplitRequest::Shared::kAlone:
+        metrics_.split_alone.Increment();
+        outcome.split = "alone";
+        break;
+      case SplitRequest::Shared::kInOrder:
+        metrics_.split_in_order.Increment();
+        outcome.split = "in_order";
+        break;
     }
     abandon.processed = true;
   }
-  lap(Step::kProcess);
+  timer.lap(Step::kProcess);
 
   struct Counts {
     size_t series, samples, histograms, exemplars, metadata, bytes;
@@ -284,8 +294,13 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   }
   // 2.0 has no metadata-only form: a 1.0 metadata request (the TypeTable has
   // learned from it above) has nothing to forward to a 2.0 upstream.
-  if (counts.series == 0 && (counts.metadata == 0 || v2_out))
+  outcome.series_out = counts.series;
+  if (counts.series == 0 && (counts.metadata == 0 || v2_out)) {
+    timer.endOfWork();
+    outcome.status = 204;
+    timer.finish(outcome);
     return finish(withWritten(Response{http::status::no_content, 11}, received));
+  }
 
   const codec::WrittenCounts forwarded{counts.samples, counts.histograms, counts.exemplars};
   const codec::WrittenCounts kept = minus(received, forwarded);  // merged or dropped: accepted here
@@ -310,8 +325,9 @@ void WriteHandler::handle(Request&& req, Responder respond) {
       codec::encodeForProtocol(s.batch, out_protocol, s.encoded);
       codec::compress(s.encoded, *body);
     }
-    lap(Step::kEncode);
+    timer.lap(Step::kEncode);
   }
+  timer.endOfWork();
   counts.bytes = body->size();
 
   upstream::SendOptions options{v2_out, forwarded.total()};
@@ -320,9 +336,14 @@ void WriteHandler::handle(Request&& req, Responder respond) {
                                       std::make_move_iterator(passed.end()));
   client(thread).send(
       std::move(body), std::move(headers),
-      [this, finish = std::move(finish), withWritten, counts, unchanged, translated, v2_out, kept,
-       forwarded, lap](upstream::DeliveryResult r) mutable {
-        lap(ProxyMetrics::WriteStep::kUpstream);
+      [this, finish = std::move(finish), withWritten, counts, unchanged, translated, v2_out, kept, forwarded,
+       timer, outcome](upstream::DeliveryResult r) mutable {
+        timer.lap(Step::kUpstream);
+        auto answer = [&](Response res) {
+          outcome.status = res.result_int();
+          timer.finish(outcome);
+          finish(std::move(res));
+        };
         using Kind = upstream::DeliveryResult::Kind;
         // What the upstream wrote of the forwarded part: a 2.0 upstream says so
         // (on 2xx and 4xx); a 1.0 one writes all on 2xx and nothing otherwise.
@@ -339,7 +360,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
           metrics_.forwarded_compressed_bytes.Increment(static_cast<double>(counts.bytes));
           if (unchanged) metrics_.forwarded_unchanged_requests.Increment();
           if (translated) metrics_.forwarded_translated_requests.Increment();
-          return finish(withWritten(Response{http::status::no_content, 11}, written));
+          return answer(withWritten(Response{http::status::no_content, 11}, written));
         }
         if (r.kind == Kind::kRejected) {
           core::logWarn("upstream rejected a request",
@@ -352,7 +373,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
             std::string msg = "upstream does not accept remote-write " +
                               std::string(v2_out ? "2.0" : "1.0") + " (" +
                               (r.unconfirmed_v2 ? r.message : "415: " + r.message) + "); check --upstream.protocol";
-            return finish(withWritten(textResponse(http::status::bad_gateway, msg), written));
+            return answer(withWritten(textResponse(http::status::bad_gateway, msg), written));
           }
           std::string msg = "upstream rejected the request with " + std::to_string(r.status);
           if (!r.message.empty()) msg += ": " + r.message;
@@ -360,7 +381,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
           // else (a redirect) is a misconfiguration the sender should retry.
           auto status = r.status >= 400 && r.status < 500 ? static_cast<http::status>(r.status)
                                                           : http::status::bad_gateway;
-          return finish(withWritten(textResponse(status, msg), written));
+          return answer(withWritten(textResponse(status, msg), written));
         }
         core::logWarn("upstream unavailable, answering 503",
                       {{"attempts", std::to_string(r.attempts)}, {"reason", r.message}});
@@ -371,7 +392,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
           if (secs > hint) hint = secs;
         }
         res.set(http::field::retry_after, std::to_string(hint.count()));
-        finish(withWritten(std::move(res), written));
+        answer(withWritten(std::move(res), written));
       },
       options);
 }

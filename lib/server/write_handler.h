@@ -69,6 +69,9 @@ struct WriteConfig {
   // when no other request is being processed at the time.
   // 0: never. Needs setIoPool() with two threads or more.
   size_t split_min_bytes = 0;
+  // --log.slow-requests: a request answered after at least this long (from
+  // the start of its handling) is logged with its steps (request_timer.h). 0: never.
+  std::chrono::milliseconds slow_request_log{0};
 };
 
 class WriteHandler {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <future>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <doctest/doctest.h>
@@ -219,6 +220,69 @@ TEST_CASE("upstream down, then up: every sample acknowledged with 2xx is stored"
   CHECK_MESSAGE(diff.empty(), "acknowledged " << out.acked.size() << " requests after "
                                               << out.retries << " retries:\n"
                                               << diff.report());
+}
+
+}  // namespace
+}  // namespace cardinal::integration
+
+namespace cardinal::integration {
+namespace {
+
+// The log lines of `process` with msg="slow write request".
+std::vector<std::string> slowRequestLines(Process& process) {
+  std::vector<std::string> out;
+  std::istringstream in(process.logContents());
+  for (std::string line; std::getline(in, line);)
+    if (line.find("msg=\"slow write request\"") != std::string::npos) out.push_back(line);
+  return out;
+}
+
+// The value of `key=` in a log line ("" if absent).
+std::string field(const std::string& line, const std::string& key) {
+  const auto at = line.find(" " + key + "=");
+  if (at == std::string::npos) return "";
+  const auto begin = at + key.size() + 2;
+  return line.substr(begin, line.find(' ', begin) - begin);
+}
+
+TEST_CASE("--log.slow-requests: a request slower than the threshold is logged with its steps, others are not") {
+  TempDir dir;
+  FakeUpstream upstream;
+  upstream.script({HttpReply::withStatus(204).after(Millis(400)), HttpReply::withStatus(204),
+                   HttpReply::withStatus(400, "bad sample").after(Millis(400))});
+  CardinalServer cardinal(dir, upstream.writeUrl(), {"--log.slow-requests=250ms", "--log.level=warn"});
+  INFO(describe(cardinal.process()));
+
+  prometheus::WriteRequest req;
+  addSeries(req, {{"__name__", "it_slow_total"}, {"job", "it"}}, {{1, nowMs() - 1000}});
+  addSeries(req, {{"__name__", "it_slow_total"}, {"job", "other"}}, {{2, nowMs() - 1000}});
+  auto slow = postRemoteWrite(cardinal.writeUrl(), req);
+  CHECK_MESSAGE(slow.status == 204, slow.summary());
+  auto fast = postRemoteWrite(cardinal.writeUrl(), req);
+  CHECK_MESSAGE(fast.status == 204, fast.summary());
+  auto rejected = postRemoteWrite(cardinal.writeUrl(), req);
+  CHECK_MESSAGE(rejected.status == 400, rejected.summary());
+
+  // Written before the answer is sent: present once the sender has it.
+  const auto lines = slowRequestLines(cardinal.process());
+  REQUIRE_MESSAGE(lines.size() == 2, "expected the two slow requests logged, got " << lines.size());
+  for (const auto& line : lines) {
+    CAPTURE(line);
+    CHECK(line.find("level=warn") != std::string::npos);
+    CHECK(std::stod(field(line, "total_ms")) >= 400.0);
+    CHECK(std::stod(field(line, "upstream_ms")) >= 400.0);
+    CHECK(std::stod(field(line, "upstream_ms")) <= std::stod(field(line, "total_ms")));
+    for (const char* step : {"decompress_ms", "decode_ms", "process_ms", "encode_ms"})
+      CHECK_MESSAGE(std::stod(field(line, step)) < 250.0, step);
+    CHECK(std::stod(field(line, "thread_cpu_ms")) >= 0.0);
+    CHECK(std::stol(field(line, "involuntary_switches")) >= 0);
+    CHECK(field(line, "series_in") == "2");
+    CHECK(field(line, "series_out") == "2");
+    CHECK(std::stoul(field(line, "bytes_in")) > 0);
+    CHECK(field(line, "split") == "no");
+  }
+  CHECK(field(lines[0], "status") == "204");
+  CHECK(field(lines[1], "status") == "400");
 }
 
 }  // namespace

@@ -1,0 +1,83 @@
+#include "server/request_timer.h"
+
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <ctime>
+
+namespace cardinal::server {
+namespace {
+
+int64_t threadCpuNs() {
+  timespec ts{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+int64_t involuntarySwitches() {
+  rusage ru{};
+  if (getrusage(RUSAGE_THREAD, &ru) != 0) return 0;
+  return ru.ru_nivcsw;
+}
+
+std::string ms(double millis) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3f", millis);
+  return buf;
+}
+std::string ms(RequestTimer::Clock::duration d) { return ms(std::chrono::duration<double, std::milli>(d).count()); }
+
+constexpr const char* kStepFields[] = {"decompress_ms", "decode_ms", "process_ms", "encode_ms", "upstream_ms"};
+static_assert(std::size(kStepFields) == static_cast<size_t>(RequestTimer::Step::kCount));
+
+}  // namespace
+
+RequestTimer::RequestTimer(ProxyMetrics* metrics, std::chrono::milliseconds slow, Clock::time_point start)
+    : metrics_(metrics), slow_(slow), start_(start), last_(start) {
+  if (logging()) {
+    cpu_start_ns_ = threadCpuNs();
+    switches_start_ = involuntarySwitches();
+  }
+}
+
+void RequestTimer::lap(Step step, Clock::time_point now) {
+  const auto d = now - last_;
+  steps_[static_cast<size_t>(step)] += d;
+  if (metrics_) metrics_->observeStep(step, std::chrono::duration<double>(d).count());
+  last_ = now;
+}
+
+void RequestTimer::endOfWork() {
+  if (!logging()) return;
+  cpu_ns_ = threadCpuNs() - cpu_start_ns_;
+  switches_ = involuntarySwitches() - switches_start_;
+}
+
+std::vector<core::LogField> RequestTimer::fields(const Outcome& o, Clock::duration total) const {
+  std::vector<core::LogField> f;
+  f.reserve(16);
+  f.emplace_back("total_ms", ms(total));
+  for (size_t i = 0; i < steps_.size(); ++i) f.emplace_back(kStepFields[i], ms(steps_[i]));
+  if (cpu_ns_ >= 0) {
+    f.emplace_back("thread_cpu_ms", ms(static_cast<double>(cpu_ns_) / 1e6));
+    f.emplace_back("involuntary_switches", std::to_string(switches_));
+  }
+  f.emplace_back("status", std::to_string(o.status));
+  f.emplace_back("series_in", std::to_string(o.series_in));
+  f.emplace_back("series_out", std::to_string(o.series_out));
+  f.emplace_back("bytes_in", std::to_string(o.bytes_in));
+  f.emplace_back("split", std::string(o.split));
+  f.emplace_back("thread", std::to_string(o.thread));
+  return f;
+}
+
+bool RequestTimer::finish(const Outcome& outcome, Clock::time_point now) {
+  if (!logging()) return false;
+  const auto total = now - start_;
+  if (total < slow_) return false;
+  const auto f = fields(outcome, total);
+  core::logFields(core::LogLevel::kWarn, "slow write request", f);
+  return true;
+}
+
+}  // namespace cardinal::server

@@ -1,0 +1,73 @@
+#pragma once
+// Where one remote-write request's time went: each step (decompress, decode,
+// process, encode, upstream) goes into cardinal_write_step_duration_seconds,
+// and with a threshold (--log.slow-requests) a request slower than it, from
+// the start of its handling to its answer, is logged with its steps and with
+// what its I/O thread did meanwhile:
+//   thread_cpu_ms         CPU time of the request's thread from the start to
+//                         the end of its own work (before the upstream exchange);
+//                         well above the steps' sum, the thread was slowed
+//                         (by the kernel's work in its name, or by a CPU the
+//                         hypervisor took away, which the guest still counts)
+//   involuntary_switches  times that thread was put aside while it could run
+//                         (another task took its CPU)
+// A split request's helper thread (request_split.h) is not in these two.
+// Both are read only when the log is on (a clock_gettime and a getrusage at
+// the start and at the end of the work); off, a timer costs the steps' clock
+// reads it always had.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/log.h"
+#include "server/metrics.h"
+
+namespace cardinal::server {
+
+class RequestTimer {
+ public:
+  using Step = ProxyMetrics::WriteStep;
+  using Clock = std::chrono::steady_clock;
+
+  // slow: log requests that took at least this long; 0: never.
+  RequestTimer(ProxyMetrics* metrics, std::chrono::milliseconds slow, Clock::time_point start = Clock::now());
+
+  // Ends `step` now (it began where the previous step ended, or at the start).
+  void lap(Step step, Clock::time_point now = Clock::now());
+  // The end of this thread's work on the request (call on that thread).
+  void endOfWork();
+
+  // What a slow-request log line says about a request, beside the timings.
+  struct Outcome {
+    int status = 0;
+    size_t series_in = 0;
+    size_t series_out = 0;
+    size_t bytes_in = 0;  // compressed body
+    std::string_view split = "no";  // no, shared, alone or in_order
+    size_t thread = 0;
+  };
+  // Logs the request (warn) if it took at least the threshold, counted to
+  // `now`; true if it did.
+  bool finish(const Outcome& outcome, Clock::time_point now = Clock::now());
+  // The log line's fields for a request that took `total`.
+  std::vector<core::LogField> fields(const Outcome& outcome, Clock::duration total) const;
+
+  bool logging() const { return slow_.count() > 0; }
+  Clock::duration stepTime(Step step) const { return steps_[static_cast<size_t>(step)]; }
+
+ private:
+  ProxyMetrics* metrics_;
+  std::chrono::milliseconds slow_;
+  Clock::time_point start_;
+  Clock::time_point last_;
+  std::array<Clock::duration, static_cast<size_t>(Step::kCount)> steps_{};
+  // Thread CPU time (ns) and involuntary switches at the start and at endOfWork().
+  int64_t cpu_start_ns_ = 0, cpu_ns_ = -1;
+  int64_t switches_start_ = 0, switches_ = -1;
+};
+
+}  // namespace cardinal::server
