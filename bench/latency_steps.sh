@@ -3,13 +3,19 @@
 # front of cardinal_sink, a warm-up pass over the payload pool, then RATE requests/s for DURATION
 # (the seed workload of compare.sh); prints the load generator's p50/p99 and, from
 # cardinal_write_step_duration_seconds (the /metrics difference over the measured run), each
-# step's count, mean and p50/p99 interpolated within the histogram's buckets.
-#   bench/latency_steps.sh [BUILD_DIR]     Env: RATE (480, about half of compare.sh's maximum
+# step's count, mean and p50/p99 interpolated within the histogram's buckets; then the slowest 1%
+# of the measured requests one by one, from Cardinal's own log (--log.slow-requests=1ms, which
+# logs every request that took 1 ms or more): the server-side p99, the medians of their total,
+# steps and I/O-thread CPU time beside those of all logged requests, how many of them had their
+# thread put aside by the kernel (involuntary context switches), and how many bursts they came
+# in (requests that ended within 10 ms of each other: one moment slowed them all); and the
+# proxy's CPU time per request over the run (all threads, /proc).
+#   bench/latency_steps.sh [BUILD_DIR]     Env: RATE (730, about half of compare.sh's maximum
 #   here), DURATION (10s), CONCURRENCY (4), SERIES (2000), POOL (64), FRESH_RATIO (0.2), SEED (1),
 #   FLAGS (extra Cardinal flags), CARDINAL (the binary, default BUILD_DIR/cardinal: A/B of two builds)
 set -euo pipefail
 B=$(cd "${1:-build}" && pwd)
-RATE=${RATE:-480}
+RATE=${RATE:-730}
 DURATION=${DURATION:-10s}
 CONCURRENCY=${CONCURRENCY:-4}
 SERIES=${SERIES:-2000}
@@ -23,7 +29,7 @@ start_sink
 PORT=$(free_port)
 # shellcheck disable=SC2086
 "${CARDINAL:-$B/cardinal}" --web.listen-address="127.0.0.1:$PORT" --upstream.url="http://127.0.0.1:$SP/api/v1/write" \
-  --storage.path=st --log.level=warn ${FLAGS:-} > cardinal.log 2>&1 &
+  --storage.path=st --log.level=warn --log.slow-requests=1ms ${FLAGS:-} > cardinal.log 2>&1 &
 C=$!; pids+=("$C")
 wait_ready "http://127.0.0.1:$PORT/-/ready" "$C" cardinal cardinal.log
 load() {
@@ -32,9 +38,12 @@ load() {
 }
 load --requests="$POOL" > warmup.json 2> warmup.err
 curl -sf "http://127.0.0.1:$PORT/metrics" > before.txt
+cpu0=$(awk '{print $14 + $15}' "/proc/$C/stat")
+start=$(date +%s.%N)
 load --duration="$DURATION" > load.json 2> load.err
+cpu1=$(awk '{print $14 + $15}' "/proc/$C/stat")
 curl -sf "http://127.0.0.1:$PORT/metrics" > after.txt
-python3 - before.txt after.txt load.json warmup.json <<'PY'
+python3 - before.txt after.txt load.json warmup.json cardinal.log "$start" "$cpu0 $cpu1 $(getconf CLK_TCK)" <<'PY'
 import collections, json, re, sys
 def parse(path):
     buckets, sums, counts = collections.defaultdict(dict), {}, {}
@@ -71,4 +80,44 @@ for step in ("decompress", "decode", "process", "encode", "upstream"):
         return prev_le
     mean = (s1[step] - s0.get(step, 0)) / n
     print(f"{step:<11} {int(n):>8} {mean * 1e3:>8.3f} {quantile(0.5) * 1e3:>7.3f} {quantile(0.99) * 1e3:>7.3f}")
+
+import datetime, statistics
+c0_, c1_, tck = map(int, sys.argv[7].split())
+print(f"proxy CPU per request over the run (all threads): {1e3 * (c1_ - c0_) / tck / max(1, l['requests']):.3f} ms")
+start = float(sys.argv[6])
+rows = []
+for line in open(sys.argv[5]):
+    if 'msg="slow write request"' not in line:
+        continue
+    kv = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', line))
+    end = datetime.datetime.strptime(kv["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+    r = {k: float(v) for k, v in kv.items() if k.endswith("_ms") or k == "involuntary_switches"}
+    r["end"] = end + 0.0005  # the log's ts has millisecond resolution
+    if r["end"] - r["total_ms"] / 1e3 >= start - 0.001:  # measured requests only (not the warm-up)
+        rows.append(r)
+k = max(1, l["requests"] // 100)
+if len(rows) < k:
+    print(f"only {len(rows)} requests took 1 ms or more: the slowest 1% ({k}) are not all in the log")
+    sys.exit(0)
+rows.sort(key=lambda r: -r["total_ms"])
+top = rows[:k]
+print(f"from the proxy's log (requests of 1 ms or more: {len(rows)} of {l['requests']}): server-side p99 "
+      f"{top[-1]['total_ms']:.2f} ms (from the start of handling to the answer)")
+print(f"{'medians':<24} {'total':>6} {'cpu':>6} {'decomp':>6} {'decode':>6} {'process':>7} {'encode':>6} {'upstrm':>6}  switched")
+for name, rs in ((f"slowest 1% ({k})", top), (f"all >= 1 ms ({len(rows)})", rows)):
+    m = lambda key: statistics.median(r[key] for r in rs)
+    share = sum(r["involuntary_switches"] > 0 for r in rs) / len(rs)
+    print(f"{name:<24} {m('total_ms'):>6.2f} {m('thread_cpu_ms'):>6.2f} {m('decompress_ms'):>6.2f} {m('decode_ms'):>6.2f} "
+          f"{m('process_ms'):>7.2f} {m('encode_ms'):>6.2f} {m('upstream_ms'):>6.2f}  {share:>7.0%}")
+ends = sorted(r["end"] for r in top)
+bursts = []
+for t in ends:
+    if bursts and t - bursts[-1][-1] <= 0.010:
+        bursts[-1].append(t)
+    else:
+        bursts.append([t])
+sizes = sorted((len(b) for b in bursts), reverse=True)
+print(f"the slowest 1% came in {len(bursts)} bursts (ends within 10 ms of each other); largest: {sizes[:8]}")
+print("(cpu: the request thread's CPU time up to the upstream exchange; switched: share with an involuntary "
+      "context switch of that thread meanwhile)")
 PY
