@@ -100,6 +100,10 @@ struct Series {
   // The label stages' result was replayed from a cached plan
   // (pipeline/plan_cache.h): those stages skip the series.
   bool planned = false;
+  // Set with `planned` when the plan says its label set went through the
+  // cardinality stage's seen filter in the filter's current generation: the
+  // stage skips the filter (pipeline/cardinality/cardinality_state.h, seenEpoch).
+  bool seen = false;
   // Set by the 1.0 decoder's fast path: `raw` is in the canonical form (only
   // name-then-value labels with one-byte lengths, sorted on the wire, and
   // samples), so equal bytes up to the last label mean equal label sets.

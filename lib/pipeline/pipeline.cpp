@@ -4,6 +4,7 @@
 
 #include "core/hash.h"
 #include "pipeline/cardinality/cardinality_stage.h"
+#include "pipeline/cardinality/cardinality_state.h"
 #include "pipeline/decision_cache.h"
 #include "pipeline/family.h"
 #include "pipeline/merge/merge_stage.h"
@@ -76,6 +77,8 @@ bool Pipeline::runLabelStagesPlanned(codec::SeriesBatch& batch, StageContext& ct
   // Family resolution (rule masks, types) is part of every label stage's
   // answer: plans are keyed on the rule-set generation and the type table's version.
   const uint64_t generation = core::hashCombine(ctx.ruleset_generation, ctx.types->version());
+  // The cardinality stage's seen filter, as plans remember it (codec::Series::seen).
+  const uint64_t seen_epoch = ctx.cardinality ? ctx.cardinality->seenEpoch(ctx.clock.nowMillis()) : 0;
   bool any = false;
   t.items.clear();
   t.keys.clear();
@@ -97,6 +100,12 @@ bool Pipeline::runLabelStagesPlanned(codec::SeriesBatch& batch, StageContext& ct
     if (!plan.madeFrom(labels, wireOf(s, labels))) return false;
     for (prometheus::Counter* c : plan.counts()) addReplay(t.replay, c);
     if (plan.merge()) s.merge = true;
+    // The cardinality stage runs seen() for every series it reaches right
+    // after this pass: from the second replay in an epoch on, it need not.
+    if (seen_epoch != 0 && plan.kind() != SeriesPlan::Kind::kDropped) {
+      if (plan.seenEpoch() == seen_epoch) s.seen = true;
+      else plan.setSeenEpoch(seen_epoch);
+    }
     switch (plan.kind()) {
       case SeriesPlan::Kind::kUnchanged: break;
       case SeriesPlan::Kind::kDropped:

@@ -89,6 +89,11 @@ class SeriesPlan {
 
   Kind kind() const { return kind_; }
   bool merge() const { return merge_; }
+  // The cardinality stage's seen-filter epoch (CardinalityState::seenEpoch)
+  // in which this label set last went through the filter; 0: never. Read and
+  // written under the shard lock (PlanCache::visit), like the replay count.
+  uint64_t seenEpoch() const { return seen_epoch_; }
+  void setSeenEpoch(uint64_t epoch) const { seen_epoch_ = epoch; }
   uint64_t outHash() const { return out_hash_; }
   std::span<prometheus::Counter* const> counts() const {
     return {reinterpret_cast<prometheus::Counter* const*>(data()), n_counts_};
@@ -110,6 +115,7 @@ class SeriesPlan {
   uint32_t out_size_ = 0;
   uint32_t n_counts_ = 0;
   mutable uint32_t replays_ = 0;  // counted under the shard lock (PlanCache::visit)
+  mutable uint64_t seen_epoch_ = 0;  // likewise
   Kind kind_ = Kind::kUnchanged;
   bool merge_ = false;
   bool wire_ = false;

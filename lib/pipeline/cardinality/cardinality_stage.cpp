@@ -230,7 +230,8 @@ Outcome CardinalityStage::process(codec::SeriesBatch& batch, StageContext& ctx) 
   // is the filter's key for every series but histogram and summary parts).
   constexpr size_t kAhead = 4;
   for (size_t i = 0; i < batch.series.size(); ++i) {
-    if (i + kAhead < batch.series.size()) state->prefetchSeen(batch.series[i + kAhead].hash);
+    if (i + kAhead < batch.series.size() && !batch.series[i + kAhead].seen)
+      state->prefetchSeen(batch.series[i + kAhead].hash);
     codec::Series& s = batch.series[i];
     if (s.dropped) continue;
     auto labels = batch.labelsOf(s);
@@ -247,7 +248,8 @@ Outcome CardinalityStage::process(codec::SeriesBatch& batch, StageContext& ctx) 
 
     const Applied* applied = nullptr;  // kept alive by run.applied for the pass
     bool changed = false;
-    if (!ctx.explain && !state->seen(key, now)) {
+    // s.seen: its plan says the filter has it in this epoch (Pipeline::runLabelStagesPlanned).
+    if (!ctx.explain && !s.seen && !state->seen(key, now)) {
       if (!run.settings) run.settings.emplace(*ctx.rules, info.family, ctx);
       ++observed;
       std::lock_guard lock(f.mu);

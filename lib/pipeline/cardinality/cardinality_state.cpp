@@ -121,7 +121,12 @@ LabelState* FamilyState::findLabel(std::string_view label) {
 
 // ---- CardinalityState --------------------------------------------------------
 
-CardinalityState::CardinalityState(Config cfg) : cfg_(cfg), seen_(cfg.seen_filter_bits) {}
+namespace {
+std::atomic<uint64_t> g_instances{0};
+}  // namespace
+
+CardinalityState::CardinalityState(Config cfg)
+    : cfg_(cfg), seen_(cfg.seen_filter_bits), instance_(g_instances.fetch_add(1, std::memory_order_relaxed) + 1) {}
 
 CardinalityState::Shard& CardinalityState::shardFor(std::string_view name) {
   return shards_[core::hashBytes(name) % kShards];
@@ -156,6 +161,12 @@ void CardinalityState::rotateSeen(int64_t now_ms) {
   const int64_t epoch = now_ms / cfg_.window.sub_window_ms;
   int64_t prev = seen_epoch_.load(std::memory_order_relaxed);
   if (epoch > prev && seen_epoch_.compare_exchange_strong(prev, epoch)) seen_.rotate();
+}
+
+uint64_t CardinalityState::seenEpoch(int64_t now_ms) {
+  rotateSeen(now_ms);
+  // 24 bits of instance, 40 of generation (a rotation a millisecond would take 34 years to wrap).
+  return (instance_ << 40) | (seen_.rotations() & ((uint64_t{1} << 40) - 1));
 }
 
 bool CardinalityState::seen(uint64_t label_set_key, int64_t now_ms) {

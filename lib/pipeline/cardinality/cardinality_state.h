@@ -173,6 +173,13 @@ class CardinalityState {
   bool seen(uint64_t label_set_key, int64_t now_ms);
   // Starts fetching what seen(label_set_key) will read.
   void prefetchSeen(uint64_t label_set_key) const { seen_.prefetch(label_set_key); }
+  // Names the seen filter's current generation (after starting a new sub-window
+  // if `now_ms` is in one), unique to this state object, never 0. A caller that
+  // remembers, per label set, the epoch in which it called seen() for it (the
+  // label-set plans do: codec::Series::seen) may skip seen() while the epoch
+  // is the same: the filter has the label set. Any rotation (a new sub-window,
+  // or the filter at capacity) makes a new epoch.
+  uint64_t seenEpoch(int64_t now_ms);
 
   // Observes one label set of `f` (labels sorted; `__name__`, `le`, `quantile`
   // are not tracked) and re-evaluates the labels it carries. Caller holds f.mu.
@@ -230,6 +237,7 @@ class CardinalityState {
   std::array<Shard, kShards> shards_;
   SeenFilter seen_;
   std::atomic<int64_t> seen_epoch_{0};
+  const uint64_t instance_;  // seenEpoch's high bits: a plan's mark is void for another state
   std::atomic<size_t> family_count_{0};
   std::atomic<size_t> memory_bytes_{0};
   std::atomic<uint64_t> untracked_families_{0};

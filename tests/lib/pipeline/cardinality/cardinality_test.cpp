@@ -1,6 +1,7 @@
 #include "pipeline/cardinality/cardinality_stage.h"
 
 #include <doctest/doctest.h>
+#include <prometheus/registry.h>
 
 #include <cstdio>
 #include <map>
@@ -11,6 +12,8 @@
 #include "pipeline/cardinality/cardinality_state.h"
 #include "pipeline/decision_cache.h"
 #include "pipeline/family.h"
+#include "pipeline/normalize/normalize_stage.h"
+#include "pipeline/pipeline.h"
 #include "rules/loader.h"
 #include "support/builders.h"
 
@@ -469,4 +472,67 @@ TEST_CASE("bounded memory: 1 million distinct label values stay under the config
   size_t with_decisions = 0;
   for (const auto& f : st.families()) with_decisions += f->active.load() > 0;
   CHECK(with_decisions > 0);
+}
+
+TEST_CASE("label-set plans remember the seen filter's epoch: each sub-window still observes every label set once") {
+  prometheus::Registry registry;
+  CardinalityMetrics metrics(registry);
+  core::ManualClock clock;
+  clock.set(1'700'000'000'000);
+  auto parsed = rules::parseRules("rules: []", "t.yaml");
+  REQUIRE(parsed.ok());
+  std::shared_ptr<const rules::RuleSet> rules = *parsed;
+  TypeTable types;
+  DecisionCache cache(10'000);  // with plans
+  cardinality::Config cfg;
+  auto state = std::make_unique<CardinalityState>(cfg);
+  // A label stage first, so that plans are made and replayed (Pipeline::runLabelStagesPlanned).
+  std::vector<std::unique_ptr<Stage>> stages;
+  stages.push_back(std::make_unique<NormalizeStage>(nullptr));
+  stages.push_back(std::make_unique<CardinalityStage>(&metrics));
+  Pipeline pipeline(std::move(stages));
+
+  prometheus::WriteRequest req;
+  constexpr int kSeries = 50;
+  for (int i = 0; i < kSeries; ++i)
+    *req.add_timeseries() = makeSeries({{"__name__", "jobs_total"}, {"worker", "w" + std::to_string(i)}},
+                                       {{clock.nowMillis(), 1.0}});
+  const std::string raw = testing::serialize(req);
+  auto observed = [&] { return metrics.observed_label_sets.Value(); };
+  // Runs the request; how many of its series came with the plan's seen mark.
+  auto run = [&] {
+    codec::SeriesBatch b;
+    REQUIRE(codec::decodeWriteRequest(raw, {}, b).ok());
+    types.observe(b);
+    StageContext ctx{clock, 1, &cache, false, rules.get(), &types, nullptr, state.get()};
+    pipeline.run(b, ctx);
+    size_t marked = 0;
+    for (const auto& s : b.series) {
+      CHECK_FALSE(s.dropped);
+      if (s.seen) CHECK(s.planned);
+      marked += s.seen;
+    }
+    return marked;
+  };
+
+  CHECK(run() == 0);  // plans made
+  CHECK(observed() == kSeries);
+  CHECK(run() == 0);  // plans replayed and marked; the filter still asked (and says seen)
+  CHECK(observed() == kSeries);
+  CHECK(run() == kSeries);  // from the marks alone
+  CHECK(observed() == kSeries);
+
+  // The next sub-window: every label set is observed once more, marks or not.
+  clock.advance(std::chrono::milliseconds(cfg.window.sub_window_ms));
+  CHECK(run() == 0);
+  CHECK(observed() == 2 * kSeries);
+  CHECK(run() == kSeries);
+  CHECK(observed() == 2 * kSeries);
+
+  // Another state (a tenant's, or after a reset): the marks made for the old one do not count.
+  state = std::make_unique<CardinalityState>(cfg);
+  CHECK(run() == 0);
+  CHECK(observed() == 3 * kSeries);
+  CHECK(run() == kSeries);
+  CHECK(observed() == 3 * kSeries);
 }
