@@ -20,7 +20,9 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -47,7 +49,10 @@ int64_t nowMs() {
       .count();
 }
 
-uint16_t freePort() {
+namespace {
+
+// A port the kernel gives for bind(0) on loopback; free once the socket is closed.
+uint16_t kernelFreePort() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error("freePort: socket: " + std::string(std::strerror(errno)));
   sockaddr_in addr{};
@@ -63,6 +68,22 @@ uint16_t freePort() {
   }
   ::close(fd);
   return ntohs(addr.sin_port);
+}
+
+}  // namespace
+
+uint16_t freePort() {
+  // The kernel may give the same port to two bind(0) calls in a row once the first socket is
+  // closed: a Collector got one port for its OTLP receiver and its telemetry and could not start
+  // (CI, 2026-11-27). A port handed out once is never handed out again by this process.
+  static std::mutex mu;
+  static std::set<uint16_t> given;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const uint16_t port = kernelFreePort();
+    std::lock_guard lock(mu);
+    if (given.insert(port).second) return port;
+  }
+  throw std::runtime_error("freePort: the kernel kept giving ports already handed out");
 }
 
 bool waitUntil(const std::function<bool()>& predicate, Millis timeout, Millis interval) {

@@ -42,7 +42,8 @@ using Labels = std::map<std::string, std::string>;  // sorted by name, as Promet
 // Milliseconds since the epoch, the unit of remote-write timestamps.
 int64_t nowMs();
 
-// A port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed).
+// A port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed), and never
+// returned before by this process (so two peers started together do not get the same one).
 uint16_t freePort();
 
 // Polls `predicate` every `interval` until it returns true or `timeout` passes.
