@@ -30,7 +30,6 @@ load() {
   "$B/cardinal_loadgen" --url="$1" --rate="$RATE" --concurrency=4 --series-per-request=2000 --mix=seed \
     --fresh-ratio=0.2 --seed=1 --pool=64 "${@:2}"
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 switches() { cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt/ {v += $2} /^nonvoluntary_ctxt/ {n += $2} END {print v, n}'; }
 echo "rate $RATE requests/s, $DURATION per run, $ROUNDS rounds; $(uptime)"
 for (( r = 1; r <= ROUNDS; r++ )); do

@@ -38,10 +38,10 @@ load() {
 }
 load --requests="$POOL" > warmup.json 2> warmup.err
 curl -sf "http://127.0.0.1:$PORT/metrics" > before.txt
-cpu0=$(awk '{print $14 + $15}' "/proc/$C/stat")
+cpu0=$(cpu_ticks "$C")
 start=$(date +%s.%N)
 load --duration="$DURATION" > load.json 2> load.err
-cpu1=$(awk '{print $14 + $15}' "/proc/$C/stat")
+cpu1=$(cpu_ticks "$C")
 curl -sf "http://127.0.0.1:$PORT/metrics" > after.txt
 python3 - before.txt after.txt load.json warmup.json cardinal.log "$start" "$cpu0 $cpu1 $(getconf CLK_TCK)" <<'PY'
 import collections, json, re, sys

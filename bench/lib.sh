@@ -30,6 +30,9 @@ start_sink() {
   SP=$(cat sink.port)
 }
 
+# cpu_ticks PID: user + system CPU of a process so far, in clock ticks (getconf CLK_TCK per second).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # metric BASE_URL NAME: the value of a metric (the sum over its label sets) on BASE_URL/metrics;

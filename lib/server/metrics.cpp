@@ -103,9 +103,8 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& r)
                     .Register(r);
   const prometheus::Histogram::BucketBoundaries bounds{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                                        0.01,    0.025,  0.05,    0.1,    0.25,  1};
-  const char* names[] = {"decompress", "decode", "process", "encode", "upstream"};
-  static_assert(std::size(names) == static_cast<size_t>(WriteStep::kCount));
-  for (size_t i = 0; i < std::size(names); ++i) write_step[i] = &steps.Add({{"step", names[i]}}, bounds);
+  for (size_t i = 0; i < std::size(kWriteStepNames); ++i)
+    write_step[i] = &steps.Add({{"step", kWriteStepNames[i]}}, bounds);
 }
 
 void ProxyMetrics::countRequest(const std::string& handler, int code, double seconds) {

@@ -3,6 +3,7 @@
 // is one of the fixed routes, code one of the HTTP statuses we answer with,
 // reason one of the fixed rejection reasons.
 
+#include <iterator>
 #include <string>
 
 #include <prometheus/counter.h>
@@ -62,6 +63,9 @@ struct ProxyMetrics {
   // Wall time of each step of a remote-write request (cardinal_write_step_duration_seconds{step}):
   // where a request's latency goes.
   enum class WriteStep { kDecompress, kDecode, kProcess, kEncode, kUpstream, kCount };
+  // Each step's name: the histogram's `step` label (and, with "_ms", the slow-request log's field).
+  static constexpr const char* kWriteStepNames[] = {"decompress", "decode", "process", "encode", "upstream"};
+  static_assert(std::size(kWriteStepNames) == static_cast<size_t>(WriteStep::kCount));
   prometheus::Histogram* write_step[static_cast<size_t>(WriteStep::kCount)];
   void observeStep(WriteStep step, double seconds) { write_step[static_cast<size_t>(step)]->Observe(seconds); }
 

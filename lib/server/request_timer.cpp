@@ -27,8 +27,15 @@ std::string ms(double millis) {
 }
 std::string ms(RequestTimer::Clock::duration d) { return ms(std::chrono::duration<double, std::milli>(d).count()); }
 
-constexpr const char* kStepFields[] = {"decompress_ms", "decode_ms", "process_ms", "encode_ms", "upstream_ms"};
-static_assert(std::size(kStepFields) == static_cast<size_t>(RequestTimer::Step::kCount));
+// The log's field per step: its histogram label and "_ms" (built once; log keys are views).
+const std::array<std::string, static_cast<size_t>(RequestTimer::Step::kCount)>& stepFields() {
+  static const auto fields = [] {
+    std::array<std::string, static_cast<size_t>(RequestTimer::Step::kCount)> f;
+    for (size_t i = 0; i < f.size(); ++i) f[i] = std::string(ProxyMetrics::kWriteStepNames[i]) + "_ms";
+    return f;
+  }();
+  return fields;
+}
 
 }  // namespace
 
@@ -57,7 +64,7 @@ std::vector<core::LogField> RequestTimer::fields(const Outcome& o, Clock::durati
   std::vector<core::LogField> f;
   f.reserve(16);
   f.emplace_back("total_ms", ms(total));
-  for (size_t i = 0; i < steps_.size(); ++i) f.emplace_back(kStepFields[i], ms(steps_[i]));
+  for (size_t i = 0; i < steps_.size(); ++i) f.emplace_back(stepFields()[i], ms(steps_[i]));
   if (cpu_ns_ >= 0) {
     f.emplace_back("thread_cpu_ms", ms(static_cast<double>(cpu_ns_) / 1e6));
     f.emplace_back("involuntary_switches", std::to_string(switches_));
