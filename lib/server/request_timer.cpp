@@ -1,6 +1,8 @@
 #include "server/request_timer.h"
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <ctime>
@@ -18,6 +20,27 @@ int64_t involuntarySwitches() {
   rusage ru{};
   if (getrusage(RUSAGE_THREAD, &ru) != 0) return 0;
   return ru.ru_nivcsw;
+}
+
+// The time this thread has waited on a run queue, in ns (the second field of
+// /proc/thread-self/schedstat), or -1. The file is opened once per thread
+// and read again with pread (a proc file is regenerated at offset 0).
+int64_t runqueueWaitNs() {
+  struct File {
+    int fd = ::open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    ~File() {
+      if (fd >= 0) ::close(fd);
+    }
+  };
+  thread_local File f;
+  if (f.fd < 0) return -1;
+  char buf[96];
+  const ssize_t n = ::pread(f.fd, buf, sizeof(buf) - 1, 0);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  unsigned long long on_cpu = 0, waited = 0;
+  if (std::sscanf(buf, "%llu %llu", &on_cpu, &waited) != 2) return -1;
+  return static_cast<int64_t>(waited);
 }
 
 std::string ms(double millis) {
@@ -44,6 +67,8 @@ RequestTimer::RequestTimer(ProxyMetrics* metrics, std::chrono::milliseconds slow
   if (logging()) {
     cpu_start_ns_ = threadCpuNs();
     switches_start_ = involuntarySwitches();
+    runqueue_start_ns_ = runqueueWaitNs();
+    thread_ = std::this_thread::get_id();
   }
 }
 
@@ -58,6 +83,13 @@ void RequestTimer::endOfWork() {
   if (!logging()) return;
   cpu_ns_ = threadCpuNs() - cpu_start_ns_;
   switches_ = involuntarySwitches() - switches_start_;
+  runqueue_ns_ = runqueueSince();
+}
+
+int64_t RequestTimer::runqueueSince() const {
+  if (runqueue_start_ns_ < 0 || std::this_thread::get_id() != thread_) return -1;
+  const int64_t now = runqueueWaitNs();
+  return now < runqueue_start_ns_ ? -1 : now - runqueue_start_ns_;
 }
 
 std::vector<core::LogField> RequestTimer::fields(const Outcome& o, Clock::duration total) const {
@@ -69,6 +101,9 @@ std::vector<core::LogField> RequestTimer::fields(const Outcome& o, Clock::durati
     f.emplace_back("thread_cpu_ms", ms(static_cast<double>(cpu_ns_) / 1e6));
     f.emplace_back("involuntary_switches", std::to_string(switches_));
   }
+  if (runqueue_ns_ >= 0) f.emplace_back("runqueue_wait_ms", ms(static_cast<double>(runqueue_ns_) / 1e6));
+  if (runqueue_total_ns_ >= 0)
+    f.emplace_back("runqueue_wait_total_ms", ms(static_cast<double>(runqueue_total_ns_) / 1e6));
   f.emplace_back("status", std::to_string(o.status));
   f.emplace_back("series_in", std::to_string(o.series_in));
   f.emplace_back("series_out", std::to_string(o.series_out));
@@ -82,6 +117,7 @@ bool RequestTimer::finish(const Outcome& outcome, Clock::time_point now) {
   if (!logging()) return false;
   const auto total = now - start_;
   if (total < slow_) return false;
+  runqueue_total_ns_ = runqueueSince();
   const auto f = fields(outcome, total);
   core::logFields(core::LogLevel::kWarn, "slow write request", f);
   return true;

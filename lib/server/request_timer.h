@@ -11,16 +11,27 @@
 //                         hypervisor took away, which the guest still counts)
 //   involuntary_switches  times that thread was put aside while it could run
 //                         (another task took its CPU)
-// A split request's helper thread (request_split.h) is not in these two.
-// Both are read only when the log is on (a clock_gettime and a getrusage at
-// the start and at the end of the work); off, a timer costs the steps' clock
-// reads it always had.
+//   runqueue_wait_ms      time that thread spent ready to run but waiting for
+//                         a CPU (the kernel ran something else on both), to
+//                         the end of its own work, from /proc/thread-self/schedstat
+//   runqueue_wait_total_ms  the same to the answer: while the request waited
+//                         for the upstream, the thread ran other requests' work
+//                         and its answer's callback, so any of its waits for a
+//                         CPU meanwhile could hold the answer back (an upper
+//                         bound of what they cost this request)
+// A split request's helper thread (request_split.h) is not in these.
+// They are read only when the log is on (a clock_gettime, a getrusage and a
+// pread at the start and at the end of the work, a pread at the answer); off,
+// a timer costs the steps' clock reads it always had. The run-queue fields are
+// left out where the kernel keeps no schedstat (or the answer came on another
+// thread: outside the I/O pool).
 
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "core/log.h"
@@ -51,7 +62,7 @@ class RequestTimer {
     size_t thread = 0;
   };
   // Logs the request (warn) if it took at least the threshold, counted to
-  // `now`; true if it did.
+  // `now`; true if it did. Call it where the answer is given.
   bool finish(const Outcome& outcome, Clock::time_point now = Clock::now());
   // The log line's fields for a request that took `total`.
   std::vector<core::LogField> fields(const Outcome& outcome, Clock::duration total) const;
@@ -60,6 +71,9 @@ class RequestTimer {
   Clock::duration stepTime(Step step) const { return steps_[static_cast<size_t>(step)]; }
 
  private:
+  // This thread's run-queue wait since the start, in ns; -1 when unknown or on another thread.
+  int64_t runqueueSince() const;
+
   ProxyMetrics* metrics_;
   std::chrono::milliseconds slow_;
   Clock::time_point start_;
@@ -68,6 +82,10 @@ class RequestTimer {
   // Thread CPU time (ns) and involuntary switches at the start and at endOfWork().
   int64_t cpu_start_ns_ = 0, cpu_ns_ = -1;
   int64_t switches_start_ = 0, switches_ = -1;
+  // Run-queue wait (ns) of the request's thread: at the start, to endOfWork(),
+  // to finish(); -1 unknown. `thread_`: where the start was read.
+  int64_t runqueue_start_ns_ = -1, runqueue_ns_ = -1, runqueue_total_ns_ = -1;
+  std::thread::id thread_;
 };
 
 }  // namespace cardinal::server

@@ -276,6 +276,9 @@ TEST_CASE("--log.slow-requests: a request slower than the threshold is logged wi
       CHECK_MESSAGE(std::stod(field(line, step)) < 250.0, step);
     CHECK(std::stod(field(line, "thread_cpu_ms")) >= 0.0);
     CHECK(std::stol(field(line, "involuntary_switches")) >= 0);
+    // The run-queue wait of the I/O thread, to the end of its work and to the answer (given on that thread).
+    CHECK(std::stod(field(line, "runqueue_wait_ms")) >= 0.0);
+    CHECK(std::stod(field(line, "runqueue_wait_total_ms")) >= std::stod(field(line, "runqueue_wait_ms")));
     CHECK(field(line, "series_in") == "2");
     CHECK(field(line, "series_out") == "2");
     CHECK(std::stoul(field(line, "bytes_in")) > 0);

@@ -2,9 +2,14 @@
 
 #include <doctest/doctest.h>
 
+#include <sched.h>
+
+#include <atomic>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <string>
+#include <thread>
 
 using namespace cardinal;
 using server::RequestTimer;
@@ -66,9 +71,11 @@ TEST_CASE("RequestTimer: each step is the time since the previous lap, a repeate
   CHECK(f.at("bytes_in") == "86092");
   CHECK(f.at("split") == "shared");
   CHECK(f.at("thread") == "1");
-  // Not logging: the thread's CPU time and switches were never read.
+  // Not logging: the thread's CPU time, switches and run-queue wait were never read.
   CHECK(f.count("thread_cpu_ms") == 0);
   CHECK(f.count("involuntary_switches") == 0);
+  CHECK(f.count("runqueue_wait_ms") == 0);
+  CHECK(f.count("runqueue_wait_total_ms") == 0);
 }
 
 TEST_CASE("RequestTimer: logs only a request that took at least the threshold; 0 never") {
@@ -97,4 +104,59 @@ TEST_CASE("RequestTimer: with the log on, the thread's CPU time up to endOfWork 
   CHECK(cpu >= 30.0);
   CHECK(cpu < 55.0);
   CHECK(std::stol(f.at("involuntary_switches")) >= 0);
+}
+
+TEST_CASE("RequestTimer: the run-queue wait is the time the thread was ready but another task had its CPU") {
+  if (!std::ifstream("/proc/thread-self/schedstat")) {
+    MESSAGE("no /proc/thread-self/schedstat here: the run-queue fields are left out, nothing to check");
+    return;
+  }
+  // This thread and a busy one on one CPU: the scheduler shares it, so while
+  // this one burns 30 ms of CPU it also waits on the run queue for a while.
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  cpu_set_t saved;
+  REQUIRE(sched_getaffinity(0, sizeof(saved), &saved) == 0);
+  REQUIRE(sched_setaffinity(0, sizeof(one), &one) == 0);
+  std::atomic<bool> stop{false};
+  std::thread rival([&] {
+    sched_setaffinity(0, sizeof(one), &one);
+    volatile uint64_t x = 0;
+    while (!stop.load(std::memory_order_relaxed)) x = x + 1;
+  });
+  std::this_thread::sleep_for(5ms);  // the rival is running
+
+  RequestTimer timer(nullptr, 1ms);
+  spin(30ms);
+  timer.endOfWork();
+  stop = true;
+  rival.join();
+  sched_setaffinity(0, sizeof(saved), &saved);
+  spin(5ms);
+  REQUIRE(timer.finish({}));  // on this thread: the wait to the answer too
+  const auto f = asMap(timer.fields({}, 100ms));
+  REQUIRE(f.count("runqueue_wait_ms") == 1);
+  REQUIRE(f.count("runqueue_wait_total_ms") == 1);
+  const double work = std::stod(f.at("runqueue_wait_ms"));
+  CHECK(work >= 5.0);  // a fair share gives it about as long as it ran: 30 ms
+  CHECK(std::stod(f.at("runqueue_wait_total_ms")) >= work);
+
+  // Alone on its CPUs, a thread hardly waits.
+  RequestTimer alone(nullptr, 1ms);
+  spin(20ms);
+  alone.endOfWork();
+  const auto g = asMap(alone.fields({}, 100ms));
+  REQUIRE(g.count("runqueue_wait_ms") == 1);
+  CHECK(std::stod(g.at("runqueue_wait_ms")) < work);
+}
+
+TEST_CASE("RequestTimer: an answer given on another thread leaves the wait to the answer out") {
+  RequestTimer timer(nullptr, 1ms);
+  timer.endOfWork();
+  bool logged = false;
+  std::thread([&] { logged = timer.finish({}, RequestTimer::Clock::now() + 10ms); }).join();
+  CHECK(logged);
+  const auto f = asMap(timer.fields({}, 100ms));
+  CHECK(f.count("runqueue_wait_total_ms") == 0);
 }
