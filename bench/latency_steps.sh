@@ -8,7 +8,8 @@
 # logs every request that took 1 ms or more): the server-side p99, the medians of their total,
 # steps and I/O-thread CPU time beside those of all logged requests, how many of them had their
 # thread put aside by the kernel (involuntary context switches) and how long it waited on the run
-# queue (the server-side p99 is also given without that wait), and how many bursts they came
+# queue (the server-side p99 is also given without that wait) and ran other work while the request
+# waited for its upstream answer, and how many bursts they came
 # in (requests that ended within 10 ms of each other: one moment slowed them all); and the
 # proxy's CPU time per request over the run (all threads, /proc).
 #   bench/latency_steps.sh [BUILD_DIR]     Env: RATE (730, about half of compare.sh's maximum
@@ -105,12 +106,13 @@ top = rows[:k]
 print(f"from the proxy's log (requests of 1 ms or more: {len(rows)} of {l['requests']}): server-side p99 "
       f"{top[-1]['total_ms']:.2f} ms (from the start of handling to the answer)")
 print(f"{'medians':<24} {'total':>6} {'cpu':>6} {'decomp':>6} {'decode':>6} {'process':>7} {'encode':>6} {'upstrm':>6} "
-      f"{'rqwait':>6}  switched")
+      f"{'up-cpu':>6} {'rqwait':>6}  switched")
 for name, rs in ((f"slowest 1% ({k})", top), (f"all >= 1 ms ({len(rows)})", rows)):
     m = lambda key: statistics.median(r.get(key, 0.0) for r in rs)
     share = sum(r["involuntary_switches"] > 0 for r in rs) / len(rs)
     print(f"{name:<24} {m('total_ms'):>6.2f} {m('thread_cpu_ms'):>6.2f} {m('decompress_ms'):>6.2f} {m('decode_ms'):>6.2f} "
-          f"{m('process_ms'):>7.2f} {m('encode_ms'):>6.2f} {m('upstream_ms'):>6.2f} {m('runqueue_wait_total_ms'):>6.2f}  "
+          f"{m('process_ms'):>7.2f} {m('encode_ms'):>6.2f} {m('upstream_ms'):>6.2f} {m('upstream_thread_cpu_ms'):>6.2f} "
+          f"{m('runqueue_wait_total_ms'):>6.2f}  "
           f"{share:>7.0%}")
 # The same p99 with each request's run-queue wait taken out (the time its I/O thread was ready to
 # run while the kernel ran other tasks on both CPUs): requests under 1 ms are not logged, but
@@ -129,7 +131,8 @@ for t in ends:
         bursts.append([t])
 sizes = sorted((len(b) for b in bursts), reverse=True)
 print(f"the slowest 1% came in {len(bursts)} bursts (ends within 10 ms of each other); largest: {sizes[:8]}")
-print("(cpu: the request thread's CPU time up to the upstream exchange; rqwait: the time that thread was ready "
+print("(cpu: the request thread's CPU time up to the upstream exchange; up-cpu: its CPU time during the upstream "
+      "step, on other work and the answer's callback; rqwait: the time that thread was ready "
       "but waited for a CPU, up to the answer; switched: share with an involuntary context switch of that thread "
       "up to the upstream exchange)")
 PY

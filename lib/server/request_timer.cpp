@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -102,6 +103,7 @@ std::vector<core::LogField> RequestTimer::fields(const Outcome& o, Clock::durati
     f.emplace_back("involuntary_switches", std::to_string(switches_));
   }
   if (runqueue_ns_ >= 0) f.emplace_back("runqueue_wait_ms", ms(static_cast<double>(runqueue_ns_) / 1e6));
+  if (upstream_cpu_ns_ >= 0) f.emplace_back("upstream_thread_cpu_ms", ms(static_cast<double>(upstream_cpu_ns_) / 1e6));
   if (runqueue_total_ns_ >= 0)
     f.emplace_back("runqueue_wait_total_ms", ms(static_cast<double>(runqueue_total_ns_) / 1e6));
   f.emplace_back("status", std::to_string(o.status));
@@ -118,6 +120,8 @@ bool RequestTimer::finish(const Outcome& outcome, Clock::time_point now) {
   const auto total = now - start_;
   if (total < slow_) return false;
   runqueue_total_ns_ = runqueueSince();
+  if (cpu_ns_ >= 0 && std::this_thread::get_id() == thread_)
+    upstream_cpu_ns_ = std::max<int64_t>(0, threadCpuNs() - cpu_start_ns_ - cpu_ns_);
   const auto f = fields(outcome, total);
   core::logFields(core::LogLevel::kWarn, "slow write request", f);
   return true;

@@ -19,12 +19,19 @@
 //                         and its answer's callback, so any of its waits for a
 //                         CPU meanwhile could hold the answer back (an upper
 //                         bound of what they cost this request)
+//   upstream_thread_cpu_ms  CPU time of that thread from the end of its work on
+//                         the request to the answer: what it ran meanwhile
+//                         (other requests' work, a split request's parts it
+//                         helped with, this answer's callback); near the
+//                         upstream step, the answer waited for the thread;
+//                         near 0, for the upstream or for a CPU
 // A split request's helper thread (request_split.h) is not in these.
 // They are read only when the log is on (a clock_gettime, a getrusage and a
-// pread at the start and at the end of the work, a pread at the answer); off,
+// pread at the start and at the end of the work; at the answer of a request
+// slower than the threshold, a pread and a clock_gettime); off,
 // a timer costs the steps' clock reads it always had. The run-queue fields are
-// left out where the kernel keeps no schedstat (or the answer came on another
-// thread: outside the I/O pool).
+// left out where the kernel keeps no schedstat; those read at the answer,
+// when it came on another thread (outside the I/O pool).
 
 #include <array>
 #include <chrono>
@@ -85,6 +92,8 @@ class RequestTimer {
   // Run-queue wait (ns) of the request's thread: at the start, to endOfWork(),
   // to finish(); -1 unknown. `thread_`: where the start was read.
   int64_t runqueue_start_ns_ = -1, runqueue_ns_ = -1, runqueue_total_ns_ = -1;
+  // Thread CPU time (ns) from endOfWork() to finish(); -1 unknown.
+  int64_t upstream_cpu_ns_ = -1;
   std::thread::id thread_;
 };
 

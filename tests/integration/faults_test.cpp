@@ -279,6 +279,9 @@ TEST_CASE("--log.slow-requests: a request slower than the threshold is logged wi
     // The run-queue wait of the I/O thread, to the end of its work and to the answer (given on that thread).
     CHECK(std::stod(field(line, "runqueue_wait_ms")) >= 0.0);
     CHECK(std::stod(field(line, "runqueue_wait_total_ms")) >= std::stod(field(line, "runqueue_wait_ms")));
+    // What the I/O thread ran while the fake upstream held the answer: not the 400 ms.
+    CHECK(std::stod(field(line, "upstream_thread_cpu_ms")) >= 0.0);
+    CHECK(std::stod(field(line, "upstream_thread_cpu_ms")) < 250.0);
     CHECK(field(line, "series_in") == "2");
     CHECK(field(line, "series_out") == "2");
     CHECK(std::stoul(field(line, "bytes_in")) > 0);

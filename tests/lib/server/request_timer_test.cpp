@@ -76,6 +76,7 @@ TEST_CASE("RequestTimer: each step is the time since the previous lap, a repeate
   CHECK(f.count("involuntary_switches") == 0);
   CHECK(f.count("runqueue_wait_ms") == 0);
   CHECK(f.count("runqueue_wait_total_ms") == 0);
+  CHECK(f.count("upstream_thread_cpu_ms") == 0);
 }
 
 TEST_CASE("RequestTimer: logs only a request that took at least the threshold; 0 never") {
@@ -159,4 +160,26 @@ TEST_CASE("RequestTimer: an answer given on another thread leaves the wait to th
   CHECK(logged);
   const auto f = asMap(timer.fields({}, 100ms));
   CHECK(f.count("runqueue_wait_total_ms") == 0);
+  CHECK(f.count("upstream_thread_cpu_ms") == 0);
+}
+
+TEST_CASE("RequestTimer: the thread's CPU time from the end of the work to the answer is what it ran meanwhile") {
+  RequestTimer timer(nullptr, 1ms);
+  spin(5ms);
+  timer.endOfWork();
+  spin(30ms);  // other requests' work while this one waits for its upstream
+  REQUIRE(timer.finish({}));
+  const auto f = asMap(timer.fields({}, 100ms));
+  REQUIRE(f.count("upstream_thread_cpu_ms") == 1);
+  const double meanwhile = std::stod(f.at("upstream_thread_cpu_ms"));
+  CHECK(meanwhile >= 30.0);
+  CHECK(meanwhile < 55.0);
+  CHECK(std::stod(f.at("thread_cpu_ms")) < 30.0);  // the work before: about 5 ms
+
+  // An answer that came while the thread had nothing else to do.
+  RequestTimer idle(nullptr, 1ms);
+  idle.endOfWork();
+  std::this_thread::sleep_for(30ms);
+  REQUIRE(idle.finish({}));
+  CHECK(std::stod(asMap(idle.fields({}, 100ms)).at("upstream_thread_cpu_ms")) < 10.0);
 }
