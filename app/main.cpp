@@ -152,7 +152,7 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addString("sanitize.hmac-key-file", &o.hmac_key_file, "Key for hash redaction (32+ bytes, raw or hex); default: generated into --storage.path/hmac.key");
   f.addBool("dry-run", &o.pipe.dry_run, "Decide and report, but forward series unchanged (redaction stays on)");
   f.addString("log.level", &o.log_level, "Log level: debug, info, warn, error");
-  f.addDuration("log.slow-requests", &o.slow_request_log, "Log (warn) every remote-write request answered after at least this long, with the time of each step, the CPU time and involuntary context switches of its I/O thread, and its size; 0s: never");
+  f.addDuration("log.slow-requests", &o.slow_request_log, "Log (warn) every remote-write request answered after at least this long, with the time of each step, the CPU time, involuntary context switches and run-queue wait of its I/O thread, and its size; 0s: never");
   f.addDuration("shutdown.timeout", &o.shutdown_timeout, "On SIGTERM, time allowed for in-flight requests to finish");
   f.addCount("cache.max-series", &o.pipe.cache_series, "Capacity of the per-series decision cache");
   f.addBytes("cache.plan-memory", &o.pipe.cache_plan_bytes, "Memory for remembered label-set plans (what sanitize, normalize and relabel did to a series, replayed when it repeats); 0 turns them off");
