@@ -98,14 +98,14 @@ std::vector<core::LogField> RequestTimer::fields(const Outcome& o, Clock::durati
   f.reserve(16);
   f.emplace_back("total_ms", ms(total));
   for (size_t i = 0; i < steps_.size(); ++i) f.emplace_back(stepFields()[i], ms(steps_[i]));
+  using ns = std::chrono::nanoseconds;
   if (cpu_ns_ >= 0) {
-    f.emplace_back("thread_cpu_ms", ms(static_cast<double>(cpu_ns_) / 1e6));
+    f.emplace_back("thread_cpu_ms", ms(ns(cpu_ns_)));
     f.emplace_back("involuntary_switches", std::to_string(switches_));
   }
-  if (runqueue_ns_ >= 0) f.emplace_back("runqueue_wait_ms", ms(static_cast<double>(runqueue_ns_) / 1e6));
-  if (upstream_cpu_ns_ >= 0) f.emplace_back("upstream_thread_cpu_ms", ms(static_cast<double>(upstream_cpu_ns_) / 1e6));
-  if (runqueue_total_ns_ >= 0)
-    f.emplace_back("runqueue_wait_total_ms", ms(static_cast<double>(runqueue_total_ns_) / 1e6));
+  if (runqueue_ns_ >= 0) f.emplace_back("runqueue_wait_ms", ms(ns(runqueue_ns_)));
+  if (upstream_cpu_ns_ >= 0) f.emplace_back("upstream_thread_cpu_ms", ms(ns(upstream_cpu_ns_)));
+  if (runqueue_total_ns_ >= 0) f.emplace_back("runqueue_wait_total_ms", ms(ns(runqueue_total_ns_)));
   f.emplace_back("status", std::to_string(o.status));
   f.emplace_back("series_in", std::to_string(o.series_in));
   f.emplace_back("series_out", std::to_string(o.series_out));
@@ -119,9 +119,11 @@ bool RequestTimer::finish(const Outcome& outcome, Clock::time_point now) {
   if (!logging()) return false;
   const auto total = now - start_;
   if (total < slow_) return false;
-  runqueue_total_ns_ = runqueueSince();
-  if (cpu_ns_ >= 0 && std::this_thread::get_id() == thread_)
-    upstream_cpu_ns_ = std::max<int64_t>(0, threadCpuNs() - cpu_start_ns_ - cpu_ns_);
+  // Read where the start was read (the answer of a pool thread's request comes on that thread).
+  if (std::this_thread::get_id() == thread_) {
+    runqueue_total_ns_ = runqueueSince();
+    if (cpu_ns_ >= 0) upstream_cpu_ns_ = std::max<int64_t>(0, threadCpuNs() - cpu_start_ns_ - cpu_ns_);
+  }
   const auto f = fields(outcome, total);
   core::logFields(core::LogLevel::kWarn, "slow write request", f);
   return true;
