@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/hash.h"
+#include "core/yield_point.h"
 #include "pipeline/cardinality/cardinality_stage.h"
 #include "pipeline/cardinality/cardinality_state.h"
 #include "pipeline/decision_cache.h"
@@ -162,9 +163,11 @@ Outcome Pipeline::run(codec::SeriesBatch& batch, StageContext& ctx) const {
   if (label_stages_ > 0 && ctx.cache && ctx.rules && ctx.types && !ctx.dry_run && !ctx.explain) {
     if (runLabelStagesPlanned(batch, ctx)) overall = Outcome::kModified;
     first = label_stages_;
+    core::yieldPoint();
   }
   for (size_t i = first; i < stages_.size(); ++i) {
     if (stages_[i]->process(batch, ctx) != Outcome::kUnchanged) overall = Outcome::kModified;
+    core::yieldPoint();  // between stages: see core/yield_point.h
   }
   if (overall != Outcome::kUnchanged && !batch.series.empty() && batch.liveSeries() == 0 && batch.metadata.empty())
     return Outcome::kDropped;

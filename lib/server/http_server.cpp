@@ -130,7 +130,9 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
     bool keep_alive = req.keep_alive() && !server_.draining();
     std::string target(req.target());
     beast::get_lowest_layer(stream_).expires_never();  // the handler may wait for the upstream
-    // The responder may run on another strand (the upstream's): hop back.
+    // The responder may run on another thread (or, on this one, within
+    // another connection's handler): dispatch runs it here and now when this
+    // connection's thread calls it, else hops back.
     auto self = shared_from_this();
     server_.handler()(std::move(req), [self, version, keep_alive](Response res) {
       net::dispatch(self->stream_.get_executor(), [self, version, keep_alive, res = std::move(res)]() mutable {
@@ -249,10 +251,13 @@ size_t HttpServer::leastLoaded() const {
 }
 
 void HttpServer::accept() {
-  // The connection's socket is made on the context of the thread it will belong to.
+  // The connection's socket is made on the context of the thread it will
+  // belong to, on the context's own executor: one thread runs each context,
+  // so a strand would add nothing but a hop, and the answer to a request
+  // written from a yield point of that thread (core/yield_point.h) must go
+  // out at once, not be queued behind the computation it interrupted.
   const size_t context = leastLoaded();
-  acceptor_.async_accept(net::make_strand(pool_.context(context)), [this, context](beast::error_code ec,
-                                                                                  tcp::socket socket) {
+  acceptor_.async_accept(pool_.context(context), [this, context](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
       core::logWarn("accept failed", {{"error", ec.message()}});

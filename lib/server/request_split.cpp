@@ -7,6 +7,7 @@
 #include "codec/decode.h"
 #include "codec/encode_v2.h"
 #include "codec/snappy_codec.h"
+#include "core/yield_point.h"
 
 namespace cardinal::server {
 
@@ -24,7 +25,10 @@ void awaitChange(const std::atomic<T>& a, T old) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
-    if (n % 64 == 0 && std::chrono::steady_clock::now() >= until) break;
+    if (n % 64 == 0) {
+      core::yieldPoint();  // an answer for an earlier request of this thread goes out meanwhile
+      if (std::chrono::steady_clock::now() >= until) break;
+    }
   }
   while (a.load(std::memory_order_acquire) == old) a.wait(old, std::memory_order_acquire);
 }
@@ -135,6 +139,7 @@ void SplitRequest::takeParts(std::array<std::atomic<bool>, kMaxParts>& claimed, 
     if (claimed[i].exchange(true, std::memory_order_acq_rel)) return;
     run(i);
     if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == parts_) done.notify_all();
+    core::yieldPoint();  // an answer for an earlier request of this thread goes out now
   }
 }
 

@@ -15,6 +15,7 @@
 #include <charconv>
 
 #include "core/log.h"
+#include "core/yield_point.h"
 
 namespace cardinal::upstream {
 
@@ -94,6 +95,15 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     deadline_ = Clock::now() + cfg.retry_budget;
   }
 
+  // Normally gone from this thread's awaiting list already; not when its
+  // io_context was destroyed with the wait pending (the thread stopped).
+  ~Delivery() {
+    if (awaiting_) {
+      std::erase(t_awaiting, this);
+      if (t_awaiting.empty()) core::t_yield_hook = nullptr;
+    }
+  }
+
   void start() { attempt(); }
 
  private:
@@ -171,27 +181,160 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
   }
 
   void write() {
-    stream_->lowest().expires_after(attemptTimeout());
+    attempt_deadline_ = Clock::now() + attemptTimeout();
+    stream_->lowest().expires_at(attempt_deadline_);
     auto done = [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->transportFailure(ec, "write");
-      self->read();
+      self->read(false);
     };
-    if (stream_->tls) http::async_write(*stream_->tls, req_, std::move(done));
-    else http::async_write(*stream_->plain, req_, std::move(done));
+    if (stream_->tls) return http::async_write(*stream_->tls, req_, std::move(done));
+    // Plain TCP: as much as the socket takes now, then the rest (if any)
+    // asynchronously. Written at once (the usual case on a local network),
+    // the answer is awaited before the caller returns to its event loop, so
+    // a yield point of the request this thread runs next can already take it
+    // (an asynchronous write would only finish after that request).
+    serializer_.emplace(req_);
+    beast::error_code ec;
+    auto& socket = stream_->plain->socket();
+    if (!socket.non_blocking()) socket.non_blocking(true, ec);  // for this thread's reads and writes only
+    if (!ec) http::write(*stream_->plain, *serializer_, ec);
+    if (!ec) return read(true);
+    if (ec == net::error::would_block || ec == net::error::try_again)
+      return http::async_write(*stream_->plain, *serializer_, std::move(done));
+    // Never from within send(): the caller's callback may take a lock send() runs under.
+    net::post(client_.ioc_, [self = shared_from_this(), ec] { self->transportFailure(ec, "write"); });
   }
 
-  void read() {
+  // `in_send`: called from send() itself, just after writing the request:
+  // the callback must not run before send() returned.
+  void read(bool in_send) {
     buffer_.clear();
     parser_.emplace();
     parser_->body_limit(1 << 20);
-    auto done = [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->transportFailure(ec, "read");
-      self->onResponse();
-    };
-    if (stream_->tls) http::async_read(*stream_->tls, buffer_, *parser_, std::move(done));
-    else http::async_read(*stream_->plain, buffer_, *parser_, std::move(done));
+    if (stream_->tls) {
+      auto done = [self = shared_from_this()](beast::error_code ec, size_t) {
+        if (ec) return self->transportFailure(ec, "read");
+        self->onResponse();
+      };
+      http::async_read(*stream_->tls, buffer_, *parser_, std::move(done));
+      return;
+    }
+    // Plain TCP: the answer is read without blocking whenever the socket is
+    // readable, by the event loop or at a yield point of this thread
+    // (answerArrived()), whichever comes first. What already arrived is taken
+    // first (an answer, or the end of a pooled connection the upstream
+    // closed): Asio's epoll is edge-triggered, and a wait does not see bytes
+    // whose arrival the event loop reported before it. write() made the
+    // socket non-blocking.
+    beast::error_code ec;
+    if (readArrived(ec)) {
+      if (!in_send) return answered(ec);
+      return net::post(client_.ioc_, [self = shared_from_this(), ec] { self->answered(ec); });
+    }
+    awaiting_ = true;
+    t_awaiting.push_back(this);
+    core::t_yield_hook = &answerArrived;
+    const uint64_t gen = ++wait_gen_;
+    if (!wait_timer_) wait_timer_.emplace(client_.ioc_);
+    wait_timer_->expires_at(attempt_deadline_);
+    wait_timer_->async_wait([self = shared_from_this(), gen](beast::error_code tec) {
+      if (tec || gen != self->wait_gen_ || !self->awaiting_) return;
+      self->stopAwaiting();
+      self->transportFailure(beast::error::timeout, "read");
+    });
+    awaitReadable(gen);
   }
 
+  void awaitReadable(uint64_t gen) {
+    wait_pending_ = true;
+    stream_->plain->socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(), gen](beast::error_code ec) {
+      if (gen != self->wait_gen_ || !self->awaiting_) return;  // answered at a yield point, or timed out
+      self->wait_pending_ = false;
+      if (ec) {
+        self->stopAwaiting();
+        return self->transportFailure(ec, "read");
+      }
+      if (!self->pump()) self->awaitReadable(gen);
+    });
+  }
+
+  // Reads what has arrived into the parser, without blocking. True once the
+  // answer is complete or broken (`ec`); false: wait for more.
+  bool readArrived(beast::error_code& ec) {
+    auto& socket = stream_->plain->socket();
+    for (;;) {
+      if (buffer_.size() > 0) {
+        const size_t used = parser_->put(buffer_.data(), ec);
+        buffer_.consume(used);
+        if (ec == http::error::need_more) ec = {};
+        else if (ec) return true;
+        if (parser_->is_done()) return true;
+        if (used > 0 && buffer_.size() > 0) continue;
+      }
+      const size_t got = socket.read_some(buffer_.prepare(kReadBytes), ec);
+      if (ec == net::error::would_block || ec == net::error::try_again) {
+        ec = {};
+        return false;
+      }
+      if (ec == net::error::eof) {
+        // As http::async_read: nothing at all is a closed connection (a
+        // pooled one the upstream dropped), part of an answer a broken one.
+        if (parser_->got_some()) parser_->put_eof(ec);
+        else ec = http::error::end_of_stream;
+        if (!ec && !parser_->is_done()) ec = http::error::partial_message;
+        return true;
+      }
+      if (ec) return true;
+      buffer_.commit(got);
+    }
+  }
+
+  // The answer is complete (or broken): the attempt goes on.
+  void answered(beast::error_code ec) {
+    stopAwaiting();
+    if (ec) transportFailure(ec, "read");
+    else onResponse();
+  }
+
+  // readArrived(), then answered() when that is the answer. False: wait for more.
+  bool pump() {
+    beast::error_code ec;
+    if (!readArrived(ec)) return false;
+    answered(ec);
+    return true;
+  }
+
+  void stopAwaiting() {
+    if (!awaiting_) return;
+    awaiting_ = false;
+    std::erase(t_awaiting, this);
+    if (t_awaiting.empty()) core::t_yield_hook = nullptr;
+    if (wait_timer_) wait_timer_->cancel();
+    if (wait_pending_) {
+      wait_pending_ = false;
+      beast::error_code ignored;
+      stream_->plain->socket().cancel(ignored);
+    }
+  }
+
+ public:
+  // The yield hook (core/yield_point.h) while this thread has answers to
+  // await: reads every one that arrived and finishes its delivery, so its
+  // callback (the sender's answer) runs now, not after the computation.
+  static void answerArrived() {
+    thread_local bool running = false;
+    thread_local std::vector<std::shared_ptr<Delivery>> ready;
+    if (running) return;
+    running = true;
+    ready.clear();
+    for (Delivery* d : t_awaiting) ready.push_back(d->shared_from_this());
+    for (auto& d : ready)
+      if (d->awaiting_) d->pump();
+    ready.clear();
+    running = false;
+  }
+
+ private:
   void observeAttempt() {
     if (!client_.metrics_) return;
     client_.metrics_->attempt_seconds.Observe(std::chrono::duration<double>(Clock::now() - attempt_start_).count());
@@ -316,6 +459,7 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
   Client::Callback done_;
   SendOptions options_;
   http::request<http::span_body<const char>> req_;
+  std::optional<http::request_serializer<http::span_body<const char>>> serializer_;  // plain TCP's write()
   // Made on first use: most deliveries reuse a pooled connection (no
   // resolve) and succeed at once (no backoff), and each costs a strand.
   std::optional<net::steady_timer> timer_;
@@ -323,6 +467,16 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
   std::unique_ptr<Connection> stream_;
   beast::flat_buffer buffer_;
   std::optional<http::response_parser<http::string_body>> parser_;
+  // Plain TCP's wait for the answer (read()): the attempt's deadline, its
+  // timer, whether a socket wait is pending, and a generation that tells a
+  // wait's or timer's late handler that its wait is over.
+  static constexpr size_t kReadBytes = 4096;
+  static inline thread_local std::vector<Delivery*> t_awaiting;  // this thread's deliveries awaiting an answer
+  Clock::time_point attempt_deadline_;
+  std::optional<net::steady_timer> wait_timer_;
+  uint64_t wait_gen_ = 0;
+  bool awaiting_ = false;
+  bool wait_pending_ = false;
   Clock::time_point deadline_;
   Clock::time_point attempt_start_;
   int attempts_ = 0;
@@ -341,7 +495,11 @@ Client::Client(net::io_context& ioc, ClientConfig config, ClientMetrics* metrics
 Client::~Client() = default;
 
 void Client::send(std::shared_ptr<const std::string> body, Headers headers, Callback done, SendOptions options) {
-  std::make_shared<Delivery>(*this, std::move(body), std::move(headers), std::move(done), options)->start();
+  auto d = std::make_shared<Delivery>(*this, std::move(body), std::move(headers), std::move(done), options);
+  // A delivery runs on the client's thread only (its wait for the answer is
+  // that thread's, see Delivery::read()).
+  if (ioc_.get_executor().running_in_this_thread()) d->start();
+  else net::post(ioc_, [d] { d->start(); });
 }
 
 Headers remoteWriteHeaders(codec::WireProtocol protocol) {

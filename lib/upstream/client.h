@@ -6,7 +6,14 @@
 // Retry-After) until the retry budget is spent, and reports exactly one
 // DeliveryResult through the callback. Connections are reused across requests;
 // a pooled connection the upstream closed meanwhile is replaced once without
-// counting as an attempt. Thread-safe: send() may be called from any I/O thread.
+// counting as an attempt. Thread-safe: send() may be called from any thread;
+// the delivery runs on the thread that runs the client's io_context (one
+// thread), and never calls back from within send().
+//
+// Plain TCP answers are read without blocking as soon as they are there: by
+// the event loop, or at a yield point (core/yield_point.h) of a computation
+// on that thread, so an answer does not wait for the request its thread
+// happens to be processing.
 
 #include <atomic>
 #include <chrono>

@@ -291,5 +291,67 @@ TEST_CASE("--log.slow-requests: a request slower than the threshold is logged wi
   CHECK(field(lines[1], "status") == "400");
 }
 
+TEST_CASE("an upstream answer that arrives while its I/O thread processes another request is answered at once, "
+          "not after that request") {
+  TempDir dir;
+  FakeUpstream upstream;
+  // The first forwarded request's answer is held for 50 ms; everything after is answered at once.
+  constexpr Millis kHeld(50);
+  upstream.script({HttpReply::withStatus(204).after(kHeld)});
+  CardinalServer cardinal(dir, upstream.writeUrl(),
+                          {"--web.io-threads=2", "--aggregation.interval=1h", "--log.slow-requests=1ms",
+                           "--log.level=warn"});
+  INFO(describe(cardinal.process()));
+  // Connections go to the I/O thread with the fewest: a and c to the first, b to the second.
+  KeepAliveClient a(cardinal.port()), b(cardinal.port()), c(cardinal.port());
+
+  const int64_t t = nowMs() - 1000;
+  prometheus::WriteRequest small;
+  addSeries(small, {{"__name__", "it_held_total"}, {"job", "it"}}, {{1, t}});
+  // Large enough to keep its thread (and the helper) busy far longer than the held answer: fresh
+  // series, each met for the first time.
+  constexpr int kLarge = 100'000;
+  prometheus::WriteRequest large;
+  for (int i = 0; i < kLarge; ++i)
+    addSeries(large, {{"__name__", "it_busy_seconds"}, {"instance", "host-" + std::to_string(i % 97) + ":9100"},
+                      {"path", "/api/v" + std::to_string(i % 3)}, {"n", std::to_string(i)}},
+              {{0.5 * i, t}});
+
+  const std::string large_body = encodeWriteRequest(large);  // encoded before the clock starts
+  using SteadyClock = std::chrono::steady_clock;
+  SteadyClock::time_point small_answered, large_sent;
+  int small_status = 0, large_status = 0;
+  std::thread first([&] {
+    small_status = a.post(small);
+    small_answered = SteadyClock::now();
+  });
+  // The small request is at the upstream, its answer held: now the large one, on the same thread.
+  REQUIRE(upstream.waitForRequests(1, Millis(5000)));
+  large_sent = SteadyClock::now();
+  large_status = c.postBody(large_body);
+  first.join();
+  CHECK(small_status == 204);
+  CHECK(large_status == 204);
+
+  // The large request's own work (from its decompression to the end of its encoding), from the log.
+  const auto lines = slowRequestLines(cardinal.process());
+  std::string large_line;
+  for (const auto& line : lines)
+    if (field(line, "series_in") == std::to_string(kLarge)) large_line = line;
+  REQUIRE_MESSAGE(!large_line.empty(), "the large request is not in the slow-request log");
+  CAPTURE(large_line);
+  const double work_ms = std::stod(field(large_line, "total_ms")) - std::stod(field(large_line, "upstream_ms"));
+  const double small_after_ms =
+      std::chrono::duration<double, std::milli>(small_answered - large_sent).count();
+  MESSAGE("the large request's work: " << work_ms << " ms; the small one answered " << small_after_ms
+                                       << " ms after the large one was sent");
+  // Meaningful only when the work outlasts the held answer by far.
+  REQUIRE_MESSAGE(work_ms > 3.0 * static_cast<double>(kHeld.count()),
+                  "the large request took " << work_ms << " ms: too little to tell");
+  // Held 50 ms at the upstream, then answered at the next yield point (between parts or stages),
+  // not once the large request's work is over.
+  CHECK(small_after_ms < work_ms - static_cast<double>(kHeld.count()));
+}
+
 }  // namespace
 }  // namespace cardinal::integration

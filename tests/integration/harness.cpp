@@ -1,11 +1,13 @@
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1491,6 +1493,61 @@ HttpReply ChurnTarget::handle(const HttpRequestRecord& req) {
   HttpReply reply = HttpReply::withStatus(200, std::move(body));
   reply.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
   return reply;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw sockets.
+
+int connectTo(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+KeepAliveClient::KeepAliveClient(uint16_t port) : port_(port), fd_(connectTo(port)) {
+  timeval tv{5, 0};
+  if (fd_ >= 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+KeepAliveClient::~KeepAliveClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int KeepAliveClient::post(const prometheus::WriteRequest& req) { return postBody(encodeWriteRequest(req)); }
+
+int KeepAliveClient::postBody(const std::string& body) {
+  if (fd_ < 0) return 0;
+  std::string msg = "POST /api/v1/write HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port_) +
+                    "\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
+                    "X-Prometheus-Remote-Write-Version: 0.1.0\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\n\r\n" + body;
+  if (::send(fd_, msg.data(), msg.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) return 0;
+  std::string in;
+  char buf[4096];
+  size_t header_end = std::string::npos;
+  while ((header_end = in.find("\r\n\r\n")) == std::string::npos) {
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return 0;
+    in.append(buf, static_cast<size_t>(n));
+  }
+  size_t length = 0;
+  std::string lower = in.substr(0, header_end);
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  if (auto p = lower.find("content-length:"); p != std::string::npos) length = std::stoul(lower.substr(p + 15));
+  while (in.size() < header_end + 4 + length) {
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return 0;
+    in.append(buf, static_cast<size_t>(n));
+  }
+  return std::atoi(in.c_str() + 9);  // "HTTP/1.1 204"
 }
 
 }  // namespace cardinal::integration

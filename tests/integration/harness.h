@@ -201,6 +201,26 @@ prometheus::Label* addLabel(prometheus::TimeSeries& ts, std::string name, std::s
 prometheus::TimeSeries* addSeries(prometheus::WriteRequest& req,
                                   const std::vector<std::pair<std::string, std::string>>& labels,
                                   const std::vector<std::pair<double, int64_t>>& samples = {});
+// A loopback TCP connection to `port` (blocking), or -1.
+int connectTo(uint16_t port);
+
+// A keep-alive remote-write client on one connection: POST, read one response.
+class KeepAliveClient {
+ public:
+  explicit KeepAliveClient(uint16_t port);
+  ~KeepAliveClient();
+  KeepAliveClient(const KeepAliveClient&) = delete;
+  KeepAliveClient& operator=(const KeepAliveClient&) = delete;
+  // Status of the answer, 0 on a transport error.
+  int post(const prometheus::WriteRequest& req);
+  // The same with the body already encoded (snappy-compressed WriteRequest).
+  int postBody(const std::string& body);
+
+ private:
+  uint16_t port_;
+  int fd_;
+};
+
 // Serialized protobuf, snappy block-compressed.
 std::string encodeWriteRequest(const prometheus::WriteRequest& req);
 std::string snappyCompress(std::string_view raw);

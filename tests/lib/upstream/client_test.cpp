@@ -1,0 +1,299 @@
+// upstream::Client's plain-TCP answer path: an answer read by the event loop,
+// an answer read at a yield point while the thread computes (core/yield_point.h),
+// an answer in pieces, an attempt that times out, and a pooled connection the
+// upstream closed. The upstream is a scripted loopback server on a thread of its own.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <doctest/doctest.h>
+
+#include "core/yield_point.h"
+#include "upstream/client.h"
+
+namespace cardinal::upstream {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// One scripted answer: written in pieces, `pause` apart; `close` closes the
+// connection after it; `silent` reads the request and never answers.
+struct Answer {
+  std::vector<std::string> pieces;
+  std::chrono::milliseconds pause{0};
+  bool close = false;
+  bool silent = false;
+};
+
+// Accepts connections one after the other and answers each request on them
+// with the next scripted answer (or a plain 204 once the script is used up).
+class ScriptedUpstream {
+ public:
+  explicit ScriptedUpstream(std::deque<Answer> script) : script_(std::move(script)) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listen_fd_ >= 0);
+    int one = 1;
+    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listen_fd_, 8) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ScriptedUpstream() {
+    stop_ = true;
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    ::close(listen_fd_);
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+  int requests() const { return requests_.load(); }
+  int connections() const { return connections_.load(); }
+  // Waits until `n` requests arrived in full.
+  bool waitForRequests(int n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return requests_.load() >= n; });
+  }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      int fd = ::accept(listen_fd_, nullptr, nullptr);
+      if (fd < 0) return;
+      ++connections_;
+      serveConnection(fd);
+      ::close(fd);
+    }
+  }
+  // Reads one request (head and Content-Length body); false at EOF or error.
+  static bool readRequest(int fd, std::string& pending) {
+    for (;;) {
+      auto head_end = pending.find("\r\n\r\n");
+      if (head_end != std::string::npos) {
+        size_t length = 0;
+        auto cl = pending.find("Content-Length: ");
+        if (cl != std::string::npos && cl < head_end) length = std::stoul(pending.substr(cl + 16));
+        if (pending.size() >= head_end + 4 + length) {
+          pending.erase(0, head_end + 4 + length);
+          return true;
+        }
+      }
+      char buf[65536];
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) return false;
+      pending.append(buf, static_cast<size_t>(n));
+    }
+  }
+  void serveConnection(int fd) {
+    std::string pending;
+    while (!stop_ && readRequest(fd, pending)) {
+      Answer a;
+      {
+        std::lock_guard lock(mu_);
+        if (!script_.empty()) {
+          a = std::move(script_.front());
+          script_.pop_front();
+        } else {
+          a.pieces = {"HTTP/1.1 204 No Content\r\n\r\n"};
+        }
+        ++requests_;
+      }
+      cv_.notify_all();
+      if (a.silent) {
+        // Holds the connection until the client gives up on it.
+        char buf[4096];
+        while (::read(fd, buf, sizeof buf) > 0) {
+        }
+        return;
+      }
+      for (size_t i = 0; i < a.pieces.size(); ++i) {
+        if (i > 0) std::this_thread::sleep_for(a.pause);
+        if (::write(fd, a.pieces[i].data(), a.pieces[i].size()) < 0) return;
+      }
+      if (a.close) return;
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Answer> script_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> requests_{0};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+ClientConfig configFor(uint16_t port) {
+  ClientConfig c;
+  auto url = parseUrl("http://127.0.0.1:" + std::to_string(port) + "/api/v1/write");
+  REQUIRE(url);
+  c.url = *url;
+  c.attempt_timeout = 2000ms;
+  c.retry_budget = 3000ms;
+  c.backoff.min = 10ms;
+  c.backoff.max = 20ms;
+  return c;
+}
+
+std::shared_ptr<const std::string> body() { return std::make_shared<const std::string>(std::string(1000, 'x')); }
+
+// Sends one request and runs the io_context until its result.
+DeliveryResult sendAndRun(boost::asio::io_context& ioc, Client& client) {
+  std::optional<DeliveryResult> result;
+  client.send(body(), remoteWriteHeaders(codec::WireProtocol::kV1), [&](DeliveryResult r) { result = std::move(r); });
+  ioc.restart();
+  const auto until = Clock::now() + 10s;
+  while (!result && Clock::now() < until) ioc.run_one_for(100ms);
+  REQUIRE(result);
+  return *result;
+}
+
+// In a handler of the client's io_context: sends one request (on a pooled
+// connection), then computes, calling yield points, until its result came or
+// `limit` passed. Whether the result came during the computation.
+struct Computed {
+  std::optional<DeliveryResult> result;
+  bool during_computation = false;
+};
+Computed sendWhileComputing(boost::asio::io_context& ioc, Client& client, std::chrono::milliseconds limit) {
+  Computed out;
+  bool computing = false;
+  boost::asio::post(ioc, [&] {
+    client.send(body(), remoteWriteHeaders(codec::WireProtocol::kV1), [&](DeliveryResult r) {
+      out.result = std::move(r);
+      out.during_computation = computing;
+    });
+    computing = true;
+    const auto until = Clock::now() + limit;
+    while (!out.result && Clock::now() < until) {
+      core::yieldPoint();
+      std::this_thread::sleep_for(100us);  // the "work" between two yield points
+    }
+    computing = false;
+  });
+  ioc.restart();
+  const auto until = Clock::now() + 10s;
+  while (!out.result && Clock::now() < until) ioc.run_one_for(100ms);
+  return out;
+}
+
+TEST_CASE("upstream client: an answer read by the event loop, then one read at a yield point of a computation") {
+  ScriptedUpstream upstream({});
+  boost::asio::io_context ioc;
+  Client client(ioc, configFor(upstream.port()), nullptr);
+
+  // The first request connects (asynchronously) and its answer comes through the event loop.
+  DeliveryResult first = sendAndRun(ioc, client);
+  CHECK(first.kind == DeliveryResult::Kind::kDelivered);
+  CHECK(first.status == 204);
+  CHECK((core::t_yield_hook == nullptr));  // nothing awaited any more
+
+  // The next one goes out on the pooled connection while the handler that sent
+  // it computes: its answer is read and its callback runs at a yield point.
+  Computed c = sendWhileComputing(ioc, client, 5000ms);
+  REQUIRE(c.result);
+  CHECK(c.result->kind == DeliveryResult::Kind::kDelivered);
+  CHECK(c.result->status == 204);
+  CHECK(c.during_computation);
+  CHECK(upstream.connections() == 1);
+  CHECK((core::t_yield_hook == nullptr));
+
+  // A computation that ends before the answer: the event loop takes it as before.
+  ScriptedUpstream slow({Answer{{"HTTP/1.1 204 No Content\r\n\r\n"}}});
+  Client slow_client(ioc, configFor(slow.port()), nullptr);
+  REQUIRE(sendAndRun(ioc, slow_client).kind == DeliveryResult::Kind::kDelivered);
+  Computed quick = sendWhileComputing(ioc, slow_client, 0ms);
+  REQUIRE(quick.result);
+  CHECK(quick.result->kind == DeliveryResult::Kind::kDelivered);
+  CHECK_FALSE(quick.during_computation);
+}
+
+TEST_CASE("upstream client: an answer in pieces is put together across yield points and the event loop") {
+  ScriptedUpstream upstream({
+      Answer{{"HTTP/1.1 204 No Content\r\n\r\n"}},
+      // A rejection whose head and body come 30 ms apart, read at yield points.
+      Answer{{"HTTP/1.1 400 Bad Request\r\nContent-Le", "ngth: 19\r\n\r\nout of order ", "sample"}, 30ms},
+      // The same through the event loop alone.
+      Answer{{"HTTP/1.1 400 Bad Request\r\nContent-Length: 7\r\n\r\nbad", " one"}, 30ms},
+  });
+  boost::asio::io_context ioc;
+  Client client(ioc, configFor(upstream.port()), nullptr);
+  REQUIRE(sendAndRun(ioc, client).kind == DeliveryResult::Kind::kDelivered);
+
+  Computed c = sendWhileComputing(ioc, client, 5000ms);
+  REQUIRE(c.result);
+  CHECK(c.during_computation);
+  CHECK(c.result->kind == DeliveryResult::Kind::kRejected);
+  CHECK(c.result->status == 400);
+  CHECK(c.result->message == "out of order sample");
+
+  DeliveryResult r = sendAndRun(ioc, client);
+  CHECK(r.kind == DeliveryResult::Kind::kRejected);
+  CHECK(r.message == "bad one");
+  CHECK(upstream.connections() == 1);
+}
+
+TEST_CASE("upstream client: no answer within the attempt timeout is a timeout, retried until the budget is spent") {
+  ScriptedUpstream upstream({Answer{{}, 0ms, false, true}, Answer{{}, 0ms, false, true}, Answer{{}, 0ms, false, true},
+                             Answer{{}, 0ms, false, true}});
+  boost::asio::io_context ioc;
+  ClientConfig cfg = configFor(upstream.port());
+  cfg.attempt_timeout = 150ms;
+  cfg.retry_budget = 400ms;
+  Client client(ioc, cfg, nullptr);
+  const auto t0 = Clock::now();
+  DeliveryResult r = sendAndRun(ioc, client);
+  CHECK(r.kind == DeliveryResult::Kind::kGaveUp);
+  CHECK(r.message.find("read: timeout") != std::string::npos);
+  CHECK(r.attempts >= 2);
+  CHECK(Clock::now() - t0 < 2s);
+  CHECK((core::t_yield_hook == nullptr));
+}
+
+TEST_CASE("upstream client: a pooled connection the upstream closed is replaced without an attempt, also at a "
+          "yield point") {
+  ScriptedUpstream upstream({Answer{{"HTTP/1.1 204 No Content\r\n\r\n"}, 0ms, true},
+                             Answer{{"HTTP/1.1 204 No Content\r\n\r\n"}, 0ms, true}});
+  boost::asio::io_context ioc;
+  Client client(ioc, configFor(upstream.port()), nullptr);
+  REQUIRE(sendAndRun(ioc, client).kind == DeliveryResult::Kind::kDelivered);
+  // The pooled connection is closed: the write may still succeed (the kernel
+  // takes it), the read then sees the end of the stream, and the request goes
+  // out again on a new connection as the same attempt.
+  REQUIRE(upstream.waitForRequests(1, 2000ms));
+  std::this_thread::sleep_for(50ms);  // the close has reached this side
+  DeliveryResult r = sendAndRun(ioc, client);
+  CHECK(r.kind == DeliveryResult::Kind::kDelivered);
+  CHECK(r.attempts == 1);
+  CHECK(upstream.connections() == 2);
+
+  std::this_thread::sleep_for(50ms);
+  Computed c = sendWhileComputing(ioc, client, 5000ms);
+  REQUIRE(c.result);
+  CHECK(c.result->kind == DeliveryResult::Kind::kDelivered);
+  CHECK(c.result->attempts == 1);
+  CHECK(upstream.connections() == 3);
+}
+
+}  // namespace
+}  // namespace cardinal::upstream
