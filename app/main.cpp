@@ -152,7 +152,7 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addString("sanitize.hmac-key-file", &o.hmac_key_file, "Key for hash redaction (32+ bytes, raw or hex); default: generated into --storage.path/hmac.key");
   f.addBool("dry-run", &o.pipe.dry_run, "Decide and report, but forward series unchanged (redaction stays on)");
   f.addString("log.level", &o.log_level, "Log level: debug, info, warn, error");
-  f.addDuration("log.slow-requests", &o.slow_request_log, "Log (warn) every remote-write request answered after at least this long, with the time of each step, the CPU time, involuntary context switches and run-queue wait of its I/O thread, and its size; 0s: never");
+  f.addDuration("log.slow-requests", &o.slow_request_log, "Log (warn) every remote-write request answered after at least this long, with the time of each step, the CPU time, involuntary context switches and run-queue wait of its I/O thread, how long the upstream's answer waited for that thread, and its size; 0s: never");
   f.addDuration("shutdown.timeout", &o.shutdown_timeout, "On SIGTERM, time allowed for in-flight requests to finish");
   f.addCount("cache.max-series", &o.pipe.cache_series, "Capacity of the per-series decision cache");
   f.addBytes("cache.plan-memory", &o.pipe.cache_plan_bytes, "Memory for remembered label-set plans (what sanitize, normalize and relabel did to a series, replayed when it repeats); 0 turns them off");
@@ -430,6 +430,7 @@ int run(Options& o) {
   ccfg.backoff = {o.backoff_min, o.backoff_max};
   ccfg.max_idle_connections = o.max_idle_connections;
   ccfg.user_agent = std::string("cardinal/") + kVersion;
+  ccfg.answer_timestamps = o.slow_request_log.count() > 0;  // the slow-request log's answer_wait_ms
   if (upstream_tls) {
     ccfg.tls_context = [&upstream_tls_source] { return upstream_tls_source.current(); };
     ccfg.tls_server_name = o.upstream_server_name;

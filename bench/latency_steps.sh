@@ -9,7 +9,8 @@
 # steps and I/O-thread CPU time beside those of all logged requests, how many of them had their
 # thread put aside by the kernel (involuntary context switches) and how long it waited on the run
 # queue (the server-side p99 is also given without that wait) and ran other work while the request
-# waited for its upstream answer, and how many bursts they came
+# waited for its upstream answer, how long that answer lay in the socket before the thread read it,
+# and how many bursts they came
 # in (requests that ended within 10 ms of each other: one moment slowed them all); and the
 # proxy's CPU time per request over the run (all threads, /proc).
 #   bench/latency_steps.sh [BUILD_DIR]     Env: RATE (730, about half of compare.sh's maximum
@@ -106,14 +107,14 @@ top = rows[:k]
 print(f"from the proxy's log (requests of 1 ms or more: {len(rows)} of {l['requests']}): server-side p99 "
       f"{top[-1]['total_ms']:.2f} ms (from the start of handling to the answer)")
 print(f"{'medians':<24} {'total':>6} {'cpu':>6} {'decomp':>6} {'decode':>6} {'process':>7} {'encode':>6} {'upstrm':>6} "
-      f"{'up-cpu':>6} {'rqwait':>6}  switched")
+      f"{'up-cpu':>6} {'rqwait':>6} {'ans-wt':>6}  switched")
 for name, rs in ((f"slowest 1% ({k})", top), (f"all >= 1 ms ({len(rows)})", rows)):
     # nan: a field this Cardinal does not log (an older build, or no schedstat)
     m = lambda key: statistics.median(r[key] for r in rs) if all(key in r for r in rs) else float("nan")
     share = sum(r["involuntary_switches"] > 0 for r in rs) / len(rs)
     print(f"{name:<24} {m('total_ms'):>6.2f} {m('thread_cpu_ms'):>6.2f} {m('decompress_ms'):>6.2f} {m('decode_ms'):>6.2f} "
           f"{m('process_ms'):>7.2f} {m('encode_ms'):>6.2f} {m('upstream_ms'):>6.2f} {m('upstream_thread_cpu_ms'):>6.2f} "
-          f"{m('runqueue_wait_total_ms'):>6.2f}  {share:>7.0%}")
+          f"{m('runqueue_wait_total_ms'):>6.2f} {m('answer_wait_ms'):>6.2f}  {share:>7.0%}")
 # The same p99 with each request's run-queue wait taken out (the time its I/O thread was ready to
 # run while the kernel ran other tasks on both CPUs): requests under 1 ms are not logged, but
 # stay under 1 ms without it.
@@ -121,6 +122,13 @@ if all("runqueue_wait_total_ms" in r for r in rows):
     less = sorted((r["total_ms"] - r["runqueue_wait_total_ms"] for r in rows), reverse=True)
     p99_less = less[k - 1] if len(less) >= k else 0.0
     print("server-side p99 without the run-queue wait of the request's I/O thread: "
+          + (f"{p99_less:.2f} ms" if p99_less >= 1.0 else "under 1 ms"))
+# And with each upstream answer read the moment it arrived (its answer_wait_ms taken out: the time
+# it lay in the socket while the thread was busy or waited for a CPU).
+if all("answer_wait_ms" in r for r in rows):
+    less = sorted((r["total_ms"] - r["answer_wait_ms"] for r in rows), reverse=True)
+    p99_less = less[k - 1] if len(less) >= k else 0.0
+    print("server-side p99 without the answers' wait in the socket: "
           + (f"{p99_less:.2f} ms" if p99_less >= 1.0 else "under 1 ms"))
 ends = sorted(r["end"] for r in top)
 bursts = []
@@ -133,6 +141,7 @@ sizes = sorted((len(b) for b in bursts), reverse=True)
 print(f"the slowest 1% came in {len(bursts)} bursts (ends within 10 ms of each other); largest: {sizes[:8]}")
 print("(cpu: the request thread's CPU time up to the upstream exchange; up-cpu: its CPU time during the upstream "
       "step, on other work and the answer's callback; rqwait: the time that thread was ready "
-      "but waited for a CPU, up to the answer; switched: share with an involuntary context switch of that thread "
+      "but waited for a CPU, up to the answer; ans-wt: how long the upstream's answer lay in the socket before "
+      "that thread read it; switched: share with an involuntary context switch of that thread "
       "up to the upstream exchange)")
 PY

@@ -25,6 +25,10 @@
 //                         helped with, this answer's callback); near the
 //                         upstream step, the answer waited for the thread;
 //                         near 0, for the upstream or for a CPU
+//   answer_wait_ms        how long the upstream's answer had been in the
+//                         socket (kernel receive timestamp) when the thread
+//                         read it: the part of the upstream step spent
+//                         waiting for this thread; plain-TCP upstreams only
 // A split request's helper thread (request_split.h) is not in these.
 // They are read only when the log is on (a clock_gettime, a getrusage and a
 // pread at the start and at the end of the work; at the answer of a request
@@ -67,6 +71,7 @@ class RequestTimer {
     size_t bytes_in = 0;  // compressed body
     std::string_view split = "no";  // no, shared, alone or in_order
     size_t thread = 0;
+    int64_t answer_wait_ns = -1;  // upstream::DeliveryResult::answer_wait; -1: not measured
   };
   // Logs the request (warn) if it took at least the threshold, counted to
   // `now`; true if it did. Call it where the answer is given.

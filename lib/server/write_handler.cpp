@@ -339,6 +339,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
       [this, finish = std::move(finish), withWritten, counts, unchanged, translated, v2_out, kept, forwarded,
        timer, outcome](upstream::DeliveryResult r) mutable {
         timer.lap(Step::kUpstream);
+        if (r.answer_wait) outcome.answer_wait_ns = r.answer_wait->count();
         auto answer = [&](Response res) {
           outcome.status = res.result_int();
           timer.finish(outcome);

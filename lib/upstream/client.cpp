@@ -12,7 +12,12 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <sys/socket.h>
+#include <time.h>
+
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 
 #include "core/log.h"
 #include "core/yield_point.h"
@@ -197,6 +202,10 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     beast::error_code ec;
     auto& socket = stream_->plain->socket();
     if (!socket.non_blocking()) socket.non_blocking(true, ec);  // for this thread's reads and writes only
+    if (!ec && client_.config_.answer_timestamps && !stream_->timestamps) {
+      const int on = 1;
+      stream_->timestamps = ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
+    }
     if (!ec) http::write(*stream_->plain, *serializer_, ec);
     if (!ec) return read(true);
     if (ec == net::error::would_block || ec == net::error::try_again)
@@ -211,6 +220,7 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     buffer_.clear();
     parser_.emplace();
     parser_->body_limit(1 << 20);
+    answer_wait_.reset();
     if (stream_->tls) {
       auto done = [self = shared_from_this()](beast::error_code ec, size_t) {
         if (ec) return self->transportFailure(ec, "read");
@@ -227,14 +237,20 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     // whose arrival the event loop reported before it. write() made the
     // socket non-blocking.
     beast::error_code ec;
-    if (readArrived(ec)) {
-      if (!in_send) return answered(ec);
-      return net::post(client_.ioc_, [self = shared_from_this(), ec] { self->answered(ec); });
-    }
+    const bool complete = readArrived(ec);
+    if (complete && !in_send) return answered(ec);
     awaiting_ = true;
     t_awaiting.push_back(this);
     core::t_yield_hook = &answerArrived;
     const uint64_t gen = ++wait_gen_;
+    if (complete) {
+      // Already there, within send(): answered at this thread's next yield
+      // point or by the event loop, whichever comes first.
+      arrived_ = ec;
+      return net::post(client_.ioc_, [self = shared_from_this(), gen] {
+        if (gen == self->wait_gen_ && self->awaiting_) self->pump();
+      });
+    }
     if (!wait_timer_) wait_timer_.emplace(client_.ioc_);
     wait_timer_->expires_at(attempt_deadline_);
     wait_timer_->async_wait([self = shared_from_this(), gen](beast::error_code tec) {
@@ -261,7 +277,6 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
   // Reads what has arrived into the parser, without blocking. True once the
   // answer is complete or broken (`ec`); false: wait for more.
   bool readArrived(beast::error_code& ec) {
-    auto& socket = stream_->plain->socket();
     for (;;) {
       if (buffer_.size() > 0) {
         const size_t used = parser_->put(buffer_.data(), ec);
@@ -271,7 +286,7 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
         if (parser_->is_done()) return true;
         if (used > 0 && buffer_.size() > 0) continue;
       }
-      const size_t got = socket.read_some(buffer_.prepare(kReadBytes), ec);
+      const size_t got = receive(ec);
       if (ec == net::error::would_block || ec == net::error::try_again) {
         ec = {};
         return false;
@@ -289,6 +304,43 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     }
   }
 
+  // One non-blocking read into buffer_. With timestamps, the first bytes of
+  // the answer also give answer_wait_ (their arrival to now, both CLOCK_REALTIME).
+  size_t receive(beast::error_code& ec) {
+    auto& socket = stream_->plain->socket();
+    if (!stream_->timestamps || answer_wait_) return socket.read_some(buffer_.prepare(kReadBytes), ec);
+    const auto space = buffer_.prepare(kReadBytes);
+    iovec iov{space.data(), space.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(socket.native_handle(), &msg, MSG_DONTWAIT);
+    if (n < 0) {
+      ec = beast::error_code(errno, boost::system::system_category());
+      if (errno == EAGAIN || errno == EWOULDBLOCK) ec = net::error::would_block;
+      return 0;
+    }
+    if (n == 0) {
+      ec = net::error::eof;
+      return 0;
+    }
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+      timespec arrived;
+      std::memcpy(&arrived, CMSG_DATA(c), sizeof arrived);
+      timespec now;
+      ::clock_gettime(CLOCK_REALTIME, &now);
+      const auto wait = std::chrono::seconds(now.tv_sec - arrived.tv_sec) +
+                        std::chrono::nanoseconds(now.tv_nsec - arrived.tv_nsec);
+      answer_wait_ = std::max(std::chrono::nanoseconds(0), std::chrono::duration_cast<std::chrono::nanoseconds>(wait));
+    }
+    ec = {};
+    return static_cast<size_t>(n);
+  }
+
   // The answer is complete (or broken): the attempt goes on.
   void answered(beast::error_code ec) {
     stopAwaiting();
@@ -299,7 +351,12 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
   // readArrived(), then answered() when that is the answer. False: wait for more.
   bool pump() {
     beast::error_code ec;
-    if (!readArrived(ec)) return false;
+    if (arrived_) {
+      ec = *arrived_;
+      arrived_.reset();
+    } else if (!readArrived(ec)) {
+      return false;
+    }
     answered(ec);
     return true;
   }
@@ -450,6 +507,7 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     r.retry_after = retry_after_;
     r.written = written_;
     r.unconfirmed_v2 = unconfirmed_v2_;
+    r.answer_wait = answer_wait_;
     auto done = std::move(done_);
     done(std::move(r));
   }
@@ -474,6 +532,8 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
   static inline thread_local std::vector<Delivery*> t_awaiting;  // this thread's deliveries awaiting an answer
   Clock::time_point attempt_deadline_;
   std::optional<net::steady_timer> wait_timer_;
+  std::optional<std::chrono::nanoseconds> answer_wait_;  // see DeliveryResult::answer_wait
+  std::optional<beast::error_code> arrived_;  // complete when read() looked, within send(): how it ended
   uint64_t wait_gen_ = 0;
   bool awaiting_ = false;
   bool wait_pending_ = false;

@@ -62,6 +62,10 @@ struct ClientConfig {
   // Set: the Authorization header value for every request (nullptr: none). Read per request, so
   // a reload of the credential files applies to the next request.
   std::function<std::shared_ptr<const std::string>()> authorization;
+  // Plain TCP: timestamp each answer's arrival (SO_TIMESTAMPNS) to report how
+  // long it waited in the socket before its thread read it
+  // (DeliveryResult::answer_wait). For the slow-request log; off by default.
+  bool answer_timestamps = false;
 };
 
 // A connection to the upstream: plain TCP, or TLS over it.
@@ -70,6 +74,7 @@ struct Connection {
   std::shared_ptr<security::SslContext> ctx;
   std::unique_ptr<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls;
   boost::beast::tcp_stream& lowest() { return tls ? tls->next_layer() : *plain; }
+  bool timestamps = false;  // SO_TIMESTAMPNS is on (ClientConfig::answer_timestamps)
 };
 
 struct DeliveryResult {
@@ -84,6 +89,11 @@ struct DeliveryResult {
   // kRejected because a 2xx to a 2.0 request confirmed nothing (unconfirmedV2()):
   // the upstream does not speak remote-write 2.0. `status` is that 2xx.
   bool unconfirmed_v2 = false;
+  // With ClientConfig::answer_timestamps, for the last attempt's answer: how
+  // long its first bytes had been in the socket when this thread read them
+  // (the kernel's receive timestamp to the read). Long: the answer waited
+  // for the thread; short: the thread waited for the upstream.
+  std::optional<std::chrono::nanoseconds> answer_wait;
 };
 
 using Headers = std::vector<std::pair<std::string, std::string>>;

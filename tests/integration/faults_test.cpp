@@ -282,6 +282,9 @@ TEST_CASE("--log.slow-requests: a request slower than the threshold is logged wi
     // What the I/O thread ran while the fake upstream held the answer: not the 400 ms.
     CHECK(std::stod(field(line, "upstream_thread_cpu_ms")) >= 0.0);
     CHECK(std::stod(field(line, "upstream_thread_cpu_ms")) < 250.0);
+    // The answer was read as it came (the thread had nothing else to do): not the 400 ms it was held.
+    CHECK(std::stod(field(line, "answer_wait_ms")) >= 0.0);
+    CHECK(std::stod(field(line, "answer_wait_ms")) < 250.0);
     CHECK(field(line, "series_in") == "2");
     CHECK(field(line, "series_out") == "2");
     CHECK(std::stoul(field(line, "bytes_in")) > 0);

@@ -270,10 +270,8 @@ TEST_CASE("upstream client: no answer within the attempt timeout is a timeout, r
   CHECK((core::t_yield_hook == nullptr));
 }
 
-TEST_CASE("upstream client: a pooled connection the upstream closed is replaced without an attempt, also at a "
-          "yield point") {
-  ScriptedUpstream upstream({Answer{{"HTTP/1.1 204 No Content\r\n\r\n"}, 0ms, true},
-                             Answer{{"HTTP/1.1 204 No Content\r\n\r\n"}, 0ms, true}});
+TEST_CASE("upstream client: a pooled connection the upstream closed is replaced without an attempt") {
+  ScriptedUpstream upstream({Answer{{"HTTP/1.1 204 No Content\r\n\r\n"}, 0ms, true}});
   boost::asio::io_context ioc;
   Client client(ioc, configFor(upstream.port()), nullptr);
   REQUIRE(sendAndRun(ioc, client).kind == DeliveryResult::Kind::kDelivered);
@@ -286,13 +284,52 @@ TEST_CASE("upstream client: a pooled connection the upstream closed is replaced 
   CHECK(r.kind == DeliveryResult::Kind::kDelivered);
   CHECK(r.attempts == 1);
   CHECK(upstream.connections() == 2);
+}
 
-  std::this_thread::sleep_for(50ms);
+TEST_CASE("upstream client: with answer timestamps, how long an answer waited in the socket for its thread") {
+  // The third request's answer comes 20 ms after the request.
+  ScriptedUpstream upstream({Answer{{"HTTP/1.1 204 No Content\r\n\r\n"}}, Answer{{"HTTP/1.1 204 No Content\r\n\r\n"}},
+                             Answer{{"", "HTTP/1.1 204 No Content\r\n\r\n"}, 20ms}});
+  boost::asio::io_context ioc;
+  ClientConfig cfg = configFor(upstream.port());
+  cfg.answer_timestamps = true;
+  Client client(ioc, cfg, nullptr);
+  REQUIRE(sendAndRun(ioc, client).kind == DeliveryResult::Kind::kDelivered);
+  // The kernel turns receive timestamps on for everyone a moment after the
+  // first socket asks (deferred work); answers before that carry none.
+  std::this_thread::sleep_for(200ms);
+  DeliveryResult first = sendAndRun(ioc, client);
+  REQUIRE(first.kind == DeliveryResult::Kind::kDelivered);
+  REQUIRE(first.answer_wait);  // read by the loop as it came
+  CHECK(*first.answer_wait < 1s);
+
+  // The thread is busy 100 ms without a yield point after sending: the answer
+  // (sent 20 ms after the request) waits in the socket for about 80 ms.
+  std::optional<DeliveryResult> busy;
+  boost::asio::post(ioc, [&] {
+    client.send(body(), remoteWriteHeaders(codec::WireProtocol::kV1), [&](DeliveryResult r) { busy = std::move(r); });
+    REQUIRE(upstream.waitForRequests(3, 2000ms));
+    std::this_thread::sleep_for(100ms);
+  });
+  ioc.restart();
+  const auto until = Clock::now() + 10s;
+  while (!busy && Clock::now() < until) ioc.run_one_for(100ms);
+  REQUIRE(busy);
+  CHECK(busy->kind == DeliveryResult::Kind::kDelivered);
+  REQUIRE(busy->answer_wait);
+  CHECK(*busy->answer_wait >= 60ms);
+  CHECK(*busy->answer_wait < 2s);
+
+  // Read at the yield points of a computation, it hardly waits.
   Computed c = sendWhileComputing(ioc, client, 5000ms);
   REQUIRE(c.result);
-  CHECK(c.result->kind == DeliveryResult::Kind::kDelivered);
-  CHECK(c.result->attempts == 1);
-  CHECK(upstream.connections() == 3);
+  CHECK(c.during_computation);
+  REQUIRE(c.result->answer_wait);
+  CHECK(*c.result->answer_wait < 40ms);
+
+  // Off by default: not measured.
+  Client plain(ioc, configFor(upstream.port()), nullptr);
+  CHECK_FALSE(sendAndRun(ioc, plain).answer_wait);
 }
 
 }  // namespace
