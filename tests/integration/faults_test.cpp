@@ -298,17 +298,34 @@ TEST_CASE("an upstream answer that arrives while its I/O thread processes anothe
           "not after that request") {
   TempDir dir;
   FakeUpstream upstream;
-  // The first forwarded request's answer is held for 50 ms; everything after is answered at once.
+  // Three probes answered after 5 ms (so the slow-request log names their I/O thread), then the
+  // small request's answer held for 50 ms; everything after is answered at once.
   constexpr Millis kHeld(50);
-  upstream.script({HttpReply::withStatus(204).after(kHeld)});
+  upstream.script({HttpReply::withStatus(204).after(Millis(5)), HttpReply::withStatus(204).after(Millis(5)),
+                   HttpReply::withStatus(204).after(Millis(5)), HttpReply::withStatus(204).after(kHeld)});
   CardinalServer cardinal(dir, upstream.writeUrl(),
                           {"--web.io-threads=2", "--aggregation.interval=1h", "--log.slow-requests=1ms",
                            "--log.level=warn"});
   INFO(describe(cardinal.process()));
-  // Connections go to the I/O thread with the fewest: a and c to the first, b to the second.
-  KeepAliveClient a(cardinal.port()), b(cardinal.port()), c(cardinal.port());
-
+  // Three connections on two I/O threads: two of them share one. Which, the probes' log lines say.
+  std::vector<std::unique_ptr<KeepAliveClient>> conns;
   const int64_t t = nowMs() - 1000;
+  std::vector<std::string> probe_thread;
+  for (int i = 0; i < 3; ++i) conns.push_back(std::make_unique<KeepAliveClient>(cardinal.port(), 120));
+  for (int i = 0; i < 3; ++i) {
+    prometheus::WriteRequest probe;
+    addSeries(probe, {{"__name__", "it_probe_total"}, {"conn", std::to_string(i)}}, {{1, t}});
+    REQUIRE(conns[i]->post(probe) == 204);
+    const auto lines = slowRequestLines(cardinal.process());
+    REQUIRE(lines.size() == static_cast<size_t>(i + 1));
+    probe_thread.push_back(field(lines.back(), "thread"));
+  }
+  const int x = probe_thread[0] == probe_thread[1] ? 0 : probe_thread[0] == probe_thread[2] ? 0 : 1;
+  const int y = probe_thread[0] == probe_thread[1] ? 1 : 2;
+  REQUIRE(probe_thread[x] == probe_thread[y]);
+  KeepAliveClient& a = *conns[x];
+  KeepAliveClient& c = *conns[y];
+
   prometheus::WriteRequest small;
   addSeries(small, {{"__name__", "it_held_total"}, {"job", "it"}}, {{1, t}});
   // Large enough to keep its thread (and the helper) busy far longer than the held answer: fresh
@@ -329,7 +346,7 @@ TEST_CASE("an upstream answer that arrives while its I/O thread processes anothe
     small_answered = SteadyClock::now();
   });
   // The small request is at the upstream, its answer held: now the large one, on the same thread.
-  REQUIRE(upstream.waitForRequests(1, Millis(5000)));
+  REQUIRE(upstream.waitForRequests(4, Millis(5000)));
   large_sent = SteadyClock::now();
   large_status = c.postBody(large_body);
   first.join();

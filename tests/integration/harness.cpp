@@ -1512,8 +1512,8 @@ int connectTo(uint16_t port) {
   return fd;
 }
 
-KeepAliveClient::KeepAliveClient(uint16_t port) : port_(port), fd_(connectTo(port)) {
-  timeval tv{5, 0};
+KeepAliveClient::KeepAliveClient(uint16_t port, int timeout_s) : port_(port), fd_(connectTo(port)) {
+  timeval tv{timeout_s, 0};
   if (fd_ >= 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 }
 

@@ -207,7 +207,8 @@ int connectTo(uint16_t port);
 // A keep-alive remote-write client on one connection: POST, read one response.
 class KeepAliveClient {
  public:
-  explicit KeepAliveClient(uint16_t port);
+  // `timeout_s`: how long to wait for an answer.
+  explicit KeepAliveClient(uint16_t port, int timeout_s = 5);
   ~KeepAliveClient();
   KeepAliveClient(const KeepAliveClient&) = delete;
   KeepAliveClient& operator=(const KeepAliveClient&) = delete;
