@@ -115,21 +115,20 @@ for name, rs in ((f"slowest 1% ({k})", top), (f"all >= 1 ms ({len(rows)})", rows
     print(f"{name:<24} {m('total_ms'):>6.2f} {m('thread_cpu_ms'):>6.2f} {m('decompress_ms'):>6.2f} {m('decode_ms'):>6.2f} "
           f"{m('process_ms'):>7.2f} {m('encode_ms'):>6.2f} {m('upstream_ms'):>6.2f} {m('upstream_thread_cpu_ms'):>6.2f} "
           f"{m('runqueue_wait_total_ms'):>6.2f} {m('answer_wait_ms'):>6.2f}  {share:>7.0%}")
-# The same p99 with each request's run-queue wait taken out (the time its I/O thread was ready to
-# run while the kernel ran other tasks on both CPUs): requests under 1 ms are not logged, but
+# The same p99 with one wait taken out of each request: requests under 1 ms are not logged, but
 # stay under 1 ms without it.
-if all("runqueue_wait_total_ms" in r for r in rows):
-    less = sorted((r["total_ms"] - r["runqueue_wait_total_ms"] for r in rows), reverse=True)
+def p99_without(key, what):
+    if not all(key in r for r in rows):
+        return
+    less = sorted((r["total_ms"] - r[key] for r in rows), reverse=True)
     p99_less = less[k - 1] if len(less) >= k else 0.0
-    print("server-side p99 without the run-queue wait of the request's I/O thread: "
-          + (f"{p99_less:.2f} ms" if p99_less >= 1.0 else "under 1 ms"))
-# And with each upstream answer read the moment it arrived (its answer_wait_ms taken out: the time
-# it lay in the socket while the thread was busy or waited for a CPU).
-if all("answer_wait_ms" in r for r in rows):
-    less = sorted((r["total_ms"] - r["answer_wait_ms"] for r in rows), reverse=True)
-    p99_less = less[k - 1] if len(less) >= k else 0.0
-    print("server-side p99 without the answers' wait in the socket: "
-          + (f"{p99_less:.2f} ms" if p99_less >= 1.0 else "under 1 ms"))
+    print(f"server-side p99 without {what}: " + (f"{p99_less:.2f} ms" if p99_less >= 1.0 else "under 1 ms"))
+# The run-queue wait: the time its I/O thread was ready to run while the kernel ran other tasks
+# on both CPUs.
+p99_without("runqueue_wait_total_ms", "the run-queue wait of the request's I/O thread")
+# The answer's wait: each upstream answer read the moment it arrived (the time it lay in the
+# socket while the thread was busy or waited for a CPU).
+p99_without("answer_wait_ms", "the answers' wait in the socket")
 ends = sorted(r["end"] for r in top)
 bursts = []
 for t in ends:

@@ -103,10 +103,7 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
   // Normally gone from this thread's awaiting list already; not when its
   // io_context was destroyed with the wait pending (the thread stopped).
   ~Delivery() {
-    if (awaiting_) {
-      std::erase(t_awaiting, this);
-      if (t_awaiting.empty()) core::t_yield_hook = nullptr;
-    }
+    if (awaiting_) delist();
   }
 
   void start() { attempt(); }
@@ -214,8 +211,8 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     net::post(client_.ioc_, [self = shared_from_this(), ec] { self->transportFailure(ec, "write"); });
   }
 
-  // `in_send`: called from send() itself, just after writing the request:
-  // the callback must not run before send() returned.
+  // `in_send`: called by write() right after writing the request itself,
+  // which may be within send(): the callback must not run from here then.
   void read(bool in_send) {
     buffer_.clear();
     parser_.emplace();
@@ -240,8 +237,7 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     const bool complete = readArrived(ec);
     if (complete && !in_send) return answered(ec);
     awaiting_ = true;
-    t_awaiting.push_back(this);
-    core::t_yield_hook = &answerArrived;
+    enlist();
     const uint64_t gen = ++wait_gen_;
     if (complete) {
       // Already there, within send(): answered at this thread's next yield
@@ -333,9 +329,9 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
       std::memcpy(&arrived, CMSG_DATA(c), sizeof arrived);
       timespec now;
       ::clock_gettime(CLOCK_REALTIME, &now);
-      const auto wait = std::chrono::seconds(now.tv_sec - arrived.tv_sec) +
-                        std::chrono::nanoseconds(now.tv_nsec - arrived.tv_nsec);
-      answer_wait_ = std::max(std::chrono::nanoseconds(0), std::chrono::duration_cast<std::chrono::nanoseconds>(wait));
+      const std::chrono::nanoseconds wait = std::chrono::seconds(now.tv_sec - arrived.tv_sec) +
+                                            std::chrono::nanoseconds(now.tv_nsec - arrived.tv_nsec);
+      answer_wait_ = std::max(std::chrono::nanoseconds(0), wait);
     }
     ec = {};
     return static_cast<size_t>(n);
@@ -361,11 +357,21 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     return true;
   }
 
+  // Into and out of this thread's awaiting list; the yield hook is
+  // installed while the list is not empty.
+  void enlist() {
+    t_awaiting.push_back(this);
+    core::t_yield_hook = &answerArrived;
+  }
+  void delist() {
+    std::erase(t_awaiting, this);
+    if (t_awaiting.empty()) core::t_yield_hook = nullptr;
+  }
+
   void stopAwaiting() {
     if (!awaiting_) return;
     awaiting_ = false;
-    std::erase(t_awaiting, this);
-    if (t_awaiting.empty()) core::t_yield_hook = nullptr;
+    delist();
     if (wait_timer_) wait_timer_->cancel();
     if (wait_pending_) {
       wait_pending_ = false;
