@@ -1,6 +1,13 @@
 #include "server/io_pool.h"
 
+#include <pthread.h>
+#include <sched.h>
+
+#include <cstring>
+#include <string>
 #include <thread>
+
+#include "core/log.h"
 
 namespace cardinal::server {
 
@@ -10,8 +17,9 @@ thread_local const IoPool* t_pool = nullptr;
 thread_local size_t t_index = IoPool::kNotInPool;
 }  // namespace
 
-IoPool::IoPool(size_t threads) {
+IoPool::IoPool(size_t threads, bool pin) : pin_(pin) {
   if (threads == 0) threads = 1;
+  pinned_.assign(threads, -1);
   for (size_t i = 0; i < threads; ++i) {
     // Concurrency hint 1: each context is run by one thread, so its scheduler
     // never wakes another one (posting to it from other threads stays safe).
@@ -20,11 +28,46 @@ IoPool::IoPool(size_t threads) {
   }
 }
 
+namespace {
+// The CPUs in `set`, in order.
+std::vector<int> cpusOf(const cpu_set_t& set) {
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}
+
+// Pins the calling thread to `cpu`; the error, if the kernel refused.
+int pinTo(int cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  return pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+}
+}  // namespace
+
 void IoPool::run() {
-  auto runOne = [this](size_t i) {
+  // Read before any thread pins itself (the calling thread is one of them,
+  // and gets this set back when its context returns).
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  std::vector<int> cpus;
+  if (pin_ && sched_getaffinity(0, sizeof allowed, &allowed) == 0) cpus = cpusOf(allowed);
+  auto runOne = [this, &cpus, &allowed](size_t i) {
     t_pool = this;
     t_index = i;
+    if (!cpus.empty()) {
+      const int cpu = cpus[i % cpus.size()];
+      if (int err = pinTo(cpu); err == 0) {
+        pinned_[i] = cpu;
+      } else {
+        core::logWarn("I/O thread not pinned", {{"thread", std::to_string(i)},
+                                                {"cpu", std::to_string(cpu)},
+                                                {"error", std::strerror(err)}});
+      }
+    }
     contexts_[i]->run();
+    if (pinned_[i] >= 0) pthread_setaffinity_np(pthread_self(), sizeof allowed, &allowed);
     t_pool = nullptr;
     t_index = kNotInPool;
   };

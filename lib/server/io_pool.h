@@ -13,6 +13,14 @@
 //
 // Context 0 also runs everything that is not a connection: signals, timers,
 // the listener, the merged-series sender.
+//
+// Pinning (--web.io-threads-pin, off by default): thread i keeps to the i-th
+// CPU of the process's allowed set (round robin when there are more threads).
+// The kernel otherwise moves a thread that slept to whichever CPU is idle
+// when it wakes; at 100-300 requests/s that was one to two moves per request,
+// each starting on a cold core (measured: BENCHMARKS.md, session 13). Pinned,
+// a thread cannot leave a CPU that another busy process shares either, so it
+// is for hosts (or cpusets) where the proxy's CPUs are its own.
 
 #include <cstddef>
 #include <memory>
@@ -27,7 +35,7 @@ class IoPool {
  public:
   static constexpr size_t kNotInPool = static_cast<size_t>(-1);
 
-  explicit IoPool(size_t threads);
+  explicit IoPool(size_t threads, bool pin = false);
   IoPool(const IoPool&) = delete;
   IoPool& operator=(const IoPool&) = delete;
 
@@ -45,11 +53,18 @@ class IoPool {
   // Which of this pool's contexts the calling thread runs, or kNotInPool.
   size_t currentIndex() const;
 
+  // With pinning, the CPU thread i was pinned to once run() started it; -1
+  // without pinning or when the kernel refused (logged). Read it from the
+  // thread itself or after run() returned.
+  int pinnedCpu(size_t i) const { return pinned_[i]; }
+
  private:
   using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   // Every context keeps running while it has nothing to do, until stop().
   std::vector<Guard> guards_;
+  bool pin_ = false;
+  std::vector<int> pinned_;
 };
 
 }  // namespace cardinal::server

@@ -4,6 +4,11 @@
 // series, and a real Prometheus receiver taking the joined snappy body.
 #include <doctest/doctest.h>
 
+#include <sched.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,6 +31,18 @@ prometheus::WriteRequest numbered(const std::string& name, int n, int64_t t) {
                     {"n", std::to_string(i)}},
               {{1.0 * i, t}});
   return req;
+}
+
+// Posts `n` numbered series named `name` (30 s old) through `cardinal`, which must split the
+// request into parts (shared or alone) and answer 204; `prom` must then hold every sample.
+void checkSplitAndStored(const CardinalServer& cardinal, PrometheusServer& prom, const std::string& name, int n) {
+  const auto req = numbered(name, n, nowMs() - 30'000);
+  auto res = postRemoteWrite(cardinal.writeUrl(), req);
+  REQUIRE_MESSAGE(res.status == 204, res.summary());
+  CHECK(splitCount(cardinal, "shared") + splitCount(cardinal, "alone") == 1);
+  const auto expected = expectedFrom(req);
+  auto diff = diffStored(expected, expected, prom.api().rawSamples("{__name__=\"" + name + "\"}", "5m"));
+  CHECK_MESSAGE(diff.empty(), diff.report());
 }
 
 }  // namespace
@@ -151,15 +168,44 @@ TEST_CASE("split requests: a Prometheus receiver stores every series of a joined
   PrometheusServer prom(dir, {});
   CardinalServer cardinal(dir, prom.writeUrl(),
                           {"--web.split-request-bytes=1", "--web.io-threads=2", "--cardinality.enabled=false"});
-  const int64_t t = nowMs() - 30'000;
   // Large enough to be cut into several parts, each spanning snappy 64 KiB fragments.
-  const auto req = numbered("it_split_stored", 4000, t);
-  auto res = postRemoteWrite(cardinal.writeUrl(), req);
-  REQUIRE_MESSAGE(res.status == 204, res.summary());
-  CHECK(splitCount(cardinal, "shared") + splitCount(cardinal, "alone") == 1);
-  const auto expected = expectedFrom(req);
-  auto diff = diffStored(expected, expected, prom.api().rawSamples("{__name__=\"it_split_stored\"}", "5m"));
-  CHECK_MESSAGE(diff.empty(), diff.report());
+  checkSplitAndStored(cardinal, prom, "it_split_stored", 4000);
+}
+
+TEST_CASE("pinned I/O threads (--web.io-threads-pin) each keep to one CPU and serve as before") {
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  REQUIRE(sched_getaffinity(0, sizeof mine, &mine) == 0);
+  const int cpus = CPU_COUNT(&mine);  // the proxy inherits this set
+  TempDir dir;
+  PrometheusServer prom(dir, {});
+  CardinalServer cardinal(dir, prom.writeUrl(),
+                          {"--web.split-request-bytes=1", "--web.io-threads=2", "--web.io-threads-pin",
+                           "--cardinality.enabled=false"});
+  // Every thread's allowed CPUs, from /proc: the two I/O threads have one each (two different
+  // ones when there are two), every other thread (background, file watchers) all of them.
+  std::vector<std::string> single, wide;
+  const auto tasks = std::filesystem::path("/proc") / std::to_string(cardinal.process().pid()) / "task";
+  for (const auto& t : std::filesystem::directory_iterator(tasks)) {
+    std::ifstream status(t.path() / "status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("Cpus_allowed_list:", 0) != 0) continue;
+      std::string list = line.substr(line.find(':') + 1);
+      list.erase(0, list.find_first_not_of(" \t"));
+      const bool one = list.find_first_of(",-") == std::string::npos;
+      (one ? single : wide).push_back(list);
+    }
+  }
+  CAPTURE(cpus);
+  if (cpus >= 2) {
+    REQUIRE(single.size() == 2);
+    CHECK(std::set<std::string>(single.begin(), single.end()).size() == 2);
+    CHECK(!wide.empty());
+  } else {
+    CHECK(wide.empty());  // one CPU: every thread has just that one
+  }
+  // And the proxy serves as it does unpinned: a request cut into parts reaches Prometheus whole.
+  checkSplitAndStored(cardinal, prom, "it_pinned_stored", 3000);
 }
 
 }  // namespace cardinal::integration

@@ -2,12 +2,14 @@
 
 #include <doctest/doctest.h>
 #include <prometheus/registry.h>
+#include <sched.h>
 
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -104,4 +106,63 @@ TEST_CASE("HttpServer gives each new connection to the I/O thread with the fewes
   CHECK(threads_of.size() == 4);
   CHECK(connections_per_thread[0] == 2);
   CHECK(connections_per_thread[1] == 2);
+}
+
+namespace {
+// The CPUs the calling thread may run on.
+std::vector<int> myCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}
+
+// Runs a pool of `threads` and returns what each context's thread may run on (and which CPU it
+// was running on) while it runs.
+struct Seen {
+  std::vector<int> cpus;
+  int running_on = -1;
+};
+std::map<size_t, Seen> runAndLook(server::IoPool& pool) {
+  std::mutex mu;
+  std::map<size_t, Seen> seen;
+  std::atomic<size_t> done{0};
+  for (size_t i = 0; i < pool.size(); ++i)
+    net::post(pool.context(i), [&, i] {
+      Seen s{myCpus(), sched_getcpu()};
+      std::lock_guard lock(mu);
+      seen[i] = s;
+      if (++done == pool.size()) pool.stop();
+    });
+  pool.run();
+  return seen;
+}
+}  // namespace
+
+TEST_CASE("IoPool with pinning: thread i keeps to the i-th CPU the process may use; the caller gets its CPUs back") {
+  const std::vector<int> before = myCpus();
+  REQUIRE(!before.empty());
+  const size_t n = 3;  // more threads than CPUs on a 2-CPU machine: round robin
+  server::IoPool pool(n, /*pin=*/true);
+  const auto seen = runAndLook(pool);
+  REQUIRE(seen.size() == n);
+  for (size_t i = 0; i < n; ++i) {
+    const int want = before[i % before.size()];
+    CAPTURE(i);
+    CHECK(pool.pinnedCpu(i) == want);
+    CHECK(seen.at(i).cpus == std::vector<int>{want});
+    CHECK(seen.at(i).running_on == want);
+  }
+  if (before.size() >= 2) CHECK(pool.pinnedCpu(0) != pool.pinnedCpu(1));  // two CPUs, two threads apart
+  CHECK(myCpus() == before);  // context 0 ran on this thread, which may use every CPU again
+
+  server::IoPool unpinned(2);
+  const auto free = runAndLook(unpinned);
+  for (size_t i = 0; i < 2; ++i) {
+    CHECK(unpinned.pinnedCpu(i) == -1);
+    CHECK(free.at(i).cpus == before);
+  }
 }
