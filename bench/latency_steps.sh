@@ -11,7 +11,8 @@
 # queue (the server-side p99 is also given without that wait) and ran other work while the request
 # waited for its upstream answer, how long that answer lay in the socket before the thread read it,
 # and how many bursts they came
-# in (requests that ended within 10 ms of each other: one moment slowed them all); and the
+# in (requests that ended within 10 ms of each other: one moment slowed them all), and how their
+# stages ran (whole on one thread, or split between the two) against all logged requests; and the
 # proxy's CPU time per request over the run (all threads, /proc).
 #   bench/latency_steps.sh [BUILD_DIR]     Env: RATE (730, about half of compare.sh's maximum
 #   here), DURATION (10s), CONCURRENCY (4), SERIES (2000), POOL (64), FRESH_RATIO (0.2), SEED (1),
@@ -96,6 +97,7 @@ for line in open(sys.argv[5]):
     end = datetime.datetime.strptime(kv["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
     r = {k: float(v) for k, v in kv.items() if k.endswith("_ms") or k == "involuntary_switches"}
     r["end"] = end + 0.0005  # the log's ts has millisecond resolution
+    r["split"] = kv.get("split", "").strip('"')
     if r["end"] - r["total_ms"] / 1e3 >= start - 0.001:  # measured requests only (not the warm-up)
         rows.append(r)
 k = max(1, l["requests"] // 100)
@@ -138,6 +140,16 @@ for t in ends:
         bursts.append([t])
 sizes = sorted((len(b) for b in bursts), reverse=True)
 print(f"the slowest 1% came in {len(bursts)} bursts (ends within 10 ms of each other); largest: {sizes[:8]}")
+# How each request's stages ran (the log's split=): no: whole on its own thread (the other one
+# was processing a request when this one was decoded, or the request is below
+# --web.split-request-bytes); shared: in parts, both threads; alone: in parts, the helper came late.
+if all(r["split"] and "thread_cpu_ms" in r for r in rows):
+    parts = []
+    for o in sorted({r["split"] for r in rows}):
+        mine = [r for r in rows if r["split"] == o]
+        parts.append(f"{o}: {sum(r['split'] == o for r in top)} of the slowest 1%, {len(mine)} of all >= 1 ms, "
+                     f"cpu {statistics.median(r['thread_cpu_ms'] for r in mine):.2f}")
+    print("by how the stages ran (split=; cpu: median ms): " + "; ".join(parts))
 print("(cpu: the request thread's CPU time up to the upstream exchange; up-cpu: its CPU time during the upstream "
       "step, on other work and the answer's callback; rqwait: the time that thread was ready "
       "but waited for a CPU, up to the answer; ans-wt: how long the upstream's answer lay in the socket before "
