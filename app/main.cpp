@@ -101,6 +101,7 @@ struct Options {
   std::string upstream_key_file;
   std::string upstream_server_name;
   bool upstream_insecure = false;
+  bool upstream_yield_local = true;
   std::string upstream_token_file;
   std::string upstream_basic_user;
   std::string upstream_basic_password_file;
@@ -140,6 +141,10 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addString("upstream.url", &o.upstream_url, "Remote-write URL of the receiver to forward to (required), e.g. http://prometheus:9090/api/v1/write");
   f.addString("upstream.protocol", &o.upstream_protocol, "Remote-write protocol spoken to the upstream: v1 (prometheus.WriteRequest, every receiver) or v2 (io.prometheus.write.v2.Request: Prometheus >= 2.54 with the 2.0 message accepted, Mimir, recent Collectors); requests are translated when a sender speaks the other");
   f.addDuration("upstream.timeout", &o.upstream_timeout, "Timeout of one attempt to the upstream");
+  f.addBool("upstream.yield-to-local", &o.upstream_yield_local,
+            "With a plain-HTTP upstream on a loopback address (a receiver on this host, sharing its CPUs): after "
+            "writing a request, the I/O thread yields its CPU so the receiver answers at once rather than after this "
+            "thread's time slice; no effect when nothing else waits for the CPU, or for other addresses");
   f.addDuration("upstream.retry-budget", &o.retry_budget, "Total time to deliver one request, retries and backoff included, before answering 503; keep it below your senders' timeout");
   f.addDuration("upstream.backoff-min", &o.backoff_min, "First retry backoff (doubles per attempt, with jitter)");
   f.addDuration("upstream.backoff-max", &o.backoff_max, "Maximum retry backoff");
@@ -435,6 +440,7 @@ int run(Options& o) {
   ccfg.max_idle_connections = o.max_idle_connections;
   ccfg.user_agent = std::string("cardinal/") + kVersion;
   ccfg.answer_timestamps = o.slow_request_log.count() > 0;  // the slow-request log's answer_wait_ms
+  ccfg.yield_to_local_upstream = o.upstream_yield_local;
   if (upstream_tls) {
     ccfg.tls_context = [&upstream_tls_source] { return upstream_tls_source.current(); };
     ccfg.tls_server_name = o.upstream_server_name;

@@ -1,5 +1,7 @@
 #include "upstream/client.h"
 
+#include <sched.h>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -74,7 +76,11 @@ ClientMetrics::ClientMetrics(prometheus::Registry& r)
       attempt_4xx(attempts.Add({{"result", "4xx"}})),
       attempt_429(attempts.Add({{"result", "429"}})),
       attempt_5xx(attempts.Add({{"result", "5xx"}})),
-      attempt_error(attempts.Add({{"result", "error"}})) {}
+      attempt_error(attempts.Add({{"result", "error"}})),
+      local_yields(counterFamily(r, "cardinal_upstream_local_yields_total",
+                                 "Times an I/O thread yielded its CPU after writing a request to an upstream on a "
+                                 "loopback address, so the receiver could answer at once (--upstream.yield-to-local).")
+                       .Add({})) {}
 
 // One request's journey through attempts, backoff and connections. Exactly
 // one async operation is outstanding at any time, so its members need no lock.
@@ -153,8 +159,9 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
       stream_->plain = std::make_unique<beast::tcp_stream>(net::make_strand(client_.ioc_));
     }
     stream_->lowest().expires_after(attemptTimeout());
-    stream_->lowest().async_connect(results, [self = shared_from_this()](beast::error_code ec2, const tcp::endpoint&) {
+    stream_->lowest().async_connect(results, [self = shared_from_this()](beast::error_code ec2, const tcp::endpoint& ep) {
       if (ec2) return self->transportFailure(ec2, "connect");
+      self->stream_->loopback = ep.address().is_loopback();
       if (self->stream_->tls) return self->handshake();
       self->write();
     });
@@ -204,7 +211,14 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
       stream_->timestamps = ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
     }
     if (!ec) http::write(*stream_->plain, *serializer_, ec);
-    if (!ec) return read(true);
+    if (!ec) {
+      // A receiver on this host was just woken by the write: let it answer now.
+      if (stream_->loopback && client_.config_.yield_to_local_upstream) {
+        sched_yield();
+        if (client_.metrics_) client_.metrics_->local_yields.Increment();
+      }
+      return read(true);
+    }
     if (ec == net::error::would_block || ec == net::error::try_again)
       return http::async_write(*stream_->plain, *serializer_, std::move(done));
     // Never from within send(): the caller's callback may take a lock send() runs under.

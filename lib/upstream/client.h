@@ -66,6 +66,13 @@ struct ClientConfig {
   // long it waited in the socket before its thread read it
   // (DeliveryResult::answer_wait). For the slow-request log; off by default.
   bool answer_timestamps = false;
+  // Plain TCP to a loopback address (the receiver runs on this host and shares
+  // its CPUs): after writing a request, the thread yields its CPU
+  // (sched_yield), so a receiver the write woke on this CPU answers now
+  // instead of waiting for the end of this thread's time slice (on a busy
+  // host, up to a few milliseconds of the next request's work). A no-op when
+  // nothing else waits for the CPU; never for other addresses.
+  bool yield_to_local_upstream = true;
 };
 
 // A connection to the upstream: plain TCP, or TLS over it.
@@ -75,6 +82,7 @@ struct Connection {
   std::unique_ptr<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls;
   boost::beast::tcp_stream& lowest() { return tls ? tls->next_layer() : *plain; }
   bool timestamps = false;  // SO_TIMESTAMPNS is on (ClientConfig::answer_timestamps)
+  bool loopback = false;    // connected to a loopback address (ClientConfig::yield_to_local_upstream)
 };
 
 struct DeliveryResult {
@@ -125,6 +133,7 @@ struct ClientMetrics {
   prometheus::Counter& attempt_429;
   prometheus::Counter& attempt_5xx;
   prometheus::Counter& attempt_error;
+  prometheus::Counter& local_yields;  // ClientConfig::yield_to_local_upstream
 };
 
 class Client {

@@ -95,6 +95,11 @@ TEST_CASE("crafted counters and gauges reach the Prometheus receiver exactly") {
       metricValue(metrics, "cardinal_upstream_requests_total", {{"outcome", "delivered"}})
               .value_or(-1) >= 2,
       "cardinal_upstream_requests_total{outcome=\"delivered\"} >= 2");
+  // Prometheus listens on loopback: each request written to it at once made the
+  // I/O thread yield its CPU to it (--upstream.yield-to-local, on by default).
+  const double yields = metricValue(metrics, "cardinal_upstream_local_yields_total").value_or(-1);
+  CHECK_MESSAGE(yields >= 2, "cardinal_upstream_local_yields_total = " << yields);
+  CHECK(yields <= metricValue(metrics, "cardinal_upstream_attempts_total", {{"result", "2xx"}}).value_or(-1));
 }
 
 TEST_CASE("native histograms and exemplars reach the receiver intact") {

@@ -3,6 +3,7 @@
 // an answer in pieces, an attempt that times out, and a pooled connection the
 // upstream closed. The upstream is a scripted loopback server on a thread of its own.
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +21,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <doctest/doctest.h>
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
 
 #include "core/yield_point.h"
 #include "upstream/client.h"
@@ -43,14 +46,16 @@ struct Answer {
 // with the next scripted answer (or a plain 204 once the script is used up).
 class ScriptedUpstream {
  public:
-  explicit ScriptedUpstream(std::deque<Answer> script) : script_(std::move(script)) {
+  // `address`: the IPv4 address to listen on (network byte order).
+  explicit ScriptedUpstream(std::deque<Answer> script, in_addr_t address = htonl(INADDR_LOOPBACK))
+      : script_(std::move(script)) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(listen_fd_ >= 0);
     int one = 1;
     ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_addr.s_addr = address;
     REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
     REQUIRE(::listen(listen_fd_, 8) == 0);
     socklen_t len = sizeof addr;
@@ -143,9 +148,9 @@ class ScriptedUpstream {
   std::thread thread_;
 };
 
-ClientConfig configFor(uint16_t port) {
+ClientConfig configFor(uint16_t port, const std::string& host = "127.0.0.1") {
   ClientConfig c;
-  auto url = parseUrl("http://127.0.0.1:" + std::to_string(port) + "/api/v1/write");
+  auto url = parseUrl("http://" + host + ":" + std::to_string(port) + "/api/v1/write");
   REQUIRE(url);
   c.url = *url;
   c.attempt_timeout = 2000ms;
@@ -226,6 +231,58 @@ TEST_CASE("upstream client: an answer read by the event loop, then one read at a
   REQUIRE(quick.result);
   CHECK(quick.result->kind == DeliveryResult::Kind::kDelivered);
   CHECK_FALSE(quick.during_computation);
+}
+
+// An IPv4 address of this host that is not a loopback one, if it has one.
+std::optional<in_addr_t> nonLoopbackAddress() {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return std::nullopt;
+  std::optional<in_addr_t> found;
+  for (ifaddrs* i = list; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    const in_addr_t a = reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr;
+    if ((ntohl(a) >> 24) != 127) found = a;
+  }
+  ::freeifaddrs(list);
+  return found;
+}
+
+TEST_CASE("upstream client: after writing to a loopback upstream the thread yields its CPU; not when off, nor for other addresses") {
+  boost::asio::io_context ioc;
+  {
+    prometheus::Registry registry;
+    ClientMetrics metrics(registry);
+    ScriptedUpstream upstream({});
+    Client client(ioc, configFor(upstream.port()), &metrics);
+    // The first request connects, the second goes out on the pooled connection: both written at once.
+    CHECK(sendAndRun(ioc, client).kind == DeliveryResult::Kind::kDelivered);
+    CHECK(sendAndRun(ioc, client).kind == DeliveryResult::Kind::kDelivered);
+    CHECK(metrics.local_yields.Value() == 2);
+  }
+  {
+    prometheus::Registry registry;
+    ClientMetrics metrics(registry);
+    ScriptedUpstream upstream({});
+    ClientConfig cfg = configFor(upstream.port());
+    cfg.yield_to_local_upstream = false;  // --upstream.yield-to-local=false
+    Client client(ioc, cfg, &metrics);
+    CHECK(sendAndRun(ioc, client).kind == DeliveryResult::Kind::kDelivered);
+    CHECK(metrics.local_yields.Value() == 0);
+  }
+  const auto address = nonLoopbackAddress();
+  if (!address) {
+    MESSAGE("this host has no IPv4 address besides loopback: the other-address case is not checked");
+    return;
+  }
+  char text[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &*address, text, sizeof text);
+  prometheus::Registry registry;
+  ClientMetrics metrics(registry);
+  ScriptedUpstream upstream({}, *address);
+  Client client(ioc, configFor(upstream.port(), text), &metrics);
+  CHECK(sendAndRun(ioc, client).kind == DeliveryResult::Kind::kDelivered);
+  CHECK(metrics.local_yields.Value() == 0);
+  MESSAGE("other address: " << text);
 }
 
 TEST_CASE("upstream client: an answer in pieces is put together across yield points and the event loop") {
