@@ -112,7 +112,12 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     if (awaiting_) delist();
   }
 
-  void start() { attempt(); }
+  // Called by send() on the client's thread (within_send), or from the event loop.
+  void start(bool within_send) {
+    within_send_ = within_send;
+    attempt();
+    within_send_ = false;
+  }
 
  private:
   milliseconds remaining() const {
@@ -213,7 +218,8 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     if (!ec) http::write(*stream_->plain, *serializer_, ec);
     if (!ec) {
       // A receiver on this host was just woken by the write: let it answer now.
-      if (stream_->loopback && client_.config_.yield_to_local_upstream) {
+      if (stream_->loopback && client_.config_.yield_to_local_upstream &&
+          (!within_send_ || options_.may_yield_within_send)) {
         sched_yield();
         if (client_.metrics_) client_.metrics_->local_yields.Increment();
       }
@@ -536,6 +542,7 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
   std::shared_ptr<const std::string> body_;
   Client::Callback done_;
   SendOptions options_;
+  bool within_send_ = false;  // start() runs within send() (SendOptions::may_yield_within_send)
   http::request<http::span_body<const char>> req_;
   std::optional<http::request_serializer<http::span_body<const char>>> serializer_;  // plain TCP's write()
   // Made on first use: most deliveries reuse a pooled connection (no
@@ -578,8 +585,8 @@ void Client::send(std::shared_ptr<const std::string> body, Headers headers, Call
   auto d = std::make_shared<Delivery>(*this, std::move(body), std::move(headers), std::move(done), options);
   // A delivery runs on the client's thread only (its wait for the answer is
   // that thread's, see Delivery::read()).
-  if (ioc_.get_executor().running_in_this_thread()) d->start();
-  else net::post(ioc_, [d] { d->start(); });
+  if (ioc_.get_executor().running_in_this_thread()) d->start(true);
+  else net::post(ioc_, [d] { d->start(false); });
 }
 
 Headers remoteWriteHeaders(codec::WireProtocol protocol) {

@@ -116,6 +116,12 @@ struct SendOptions {
   // exemplars: a 2xx must confirm some as written (unconfirmedV2()).
   bool v2 = false;
   uint64_t sent_elements = 0;
+  // Whether send() may yield the CPU within itself, when it writes the request
+  // at once to a loopback upstream (ClientConfig::yield_to_local_upstream).
+  // False for a caller that holds a lock another thread may wait for: the
+  // yield then only happens for writes from the event loop (retries, a new
+  // connection).
+  bool may_yield_within_send = true;
 };
 
 // Upstream metrics, declared together.

@@ -54,8 +54,9 @@ void OrderedSender::sendNextLocked() {
   const bool v2 = config_.protocol == codec::WireProtocol::kV2;
   Headers headers = remoteWriteHeaders(config_.protocol);
   headers.insert(headers.end(), queue_.front().extra.begin(), queue_.front().extra.end());
+  // Under mu_ (enqueue() waits for it): no yielding the CPU within send().
   client_.send(queue_.front().body, std::move(headers), [this](DeliveryResult r) { onResult(r); },
-               SendOptions{v2, v2 ? 1u : 0u});
+               SendOptions{v2, v2 ? 1u : 0u, false});
 }
 
 void OrderedSender::onResult(const DeliveryResult& r) {

@@ -258,6 +258,25 @@ TEST_CASE("upstream client: after writing to a loopback upstream the thread yiel
     CHECK(sendAndRun(ioc, client).kind == DeliveryResult::Kind::kDelivered);
     CHECK(sendAndRun(ioc, client).kind == DeliveryResult::Kind::kDelivered);
     CHECK(metrics.local_yields.Value() == 2);
+    // From the client's own thread, the request is written within send():
+    // it yields there unless the caller said it must not (it holds a lock).
+    auto sendWithin = [&](bool may_yield) {
+      std::optional<DeliveryResult> result;
+      boost::asio::post(ioc, [&] {
+        client.send(body(), remoteWriteHeaders(codec::WireProtocol::kV1),
+                    [&](DeliveryResult r) { result = std::move(r); }, SendOptions{false, 0, may_yield});
+      });
+      ioc.restart();
+      const auto until = Clock::now() + 10s;
+      while (!result && Clock::now() < until) ioc.run_one_for(100ms);
+      REQUIRE(result);
+      CHECK(result->kind == DeliveryResult::Kind::kDelivered);
+    };
+    sendWithin(false);
+    CHECK(metrics.local_yields.Value() == 2);
+    sendWithin(true);
+    CHECK(metrics.local_yields.Value() == 3);
+    CHECK(upstream.connections() == 1);  // all on the pooled connection: written within send()
   }
   {
     prometheus::Registry registry;
