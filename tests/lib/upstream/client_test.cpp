@@ -162,13 +162,18 @@ ClientConfig configFor(uint16_t port, const std::string& host = "127.0.0.1") {
 
 std::shared_ptr<const std::string> body() { return std::make_shared<const std::string>(std::string(1000, 'x')); }
 
+// Runs the io_context until `result` is set, for 10 s at most.
+void runUntil(boost::asio::io_context& ioc, const std::optional<DeliveryResult>& result) {
+  ioc.restart();
+  const auto until = Clock::now() + 10s;
+  while (!result && Clock::now() < until) ioc.run_one_for(100ms);
+}
+
 // Sends one request and runs the io_context until its result.
 DeliveryResult sendAndRun(boost::asio::io_context& ioc, Client& client) {
   std::optional<DeliveryResult> result;
   client.send(body(), remoteWriteHeaders(codec::WireProtocol::kV1), [&](DeliveryResult r) { result = std::move(r); });
-  ioc.restart();
-  const auto until = Clock::now() + 10s;
-  while (!result && Clock::now() < until) ioc.run_one_for(100ms);
+  runUntil(ioc, result);
   REQUIRE(result);
   return *result;
 }
@@ -196,9 +201,7 @@ Computed sendWhileComputing(boost::asio::io_context& ioc, Client& client, std::c
     }
     computing = false;
   });
-  ioc.restart();
-  const auto until = Clock::now() + 10s;
-  while (!out.result && Clock::now() < until) ioc.run_one_for(100ms);
+  runUntil(ioc, out.result);
   return out;
 }
 
@@ -266,9 +269,7 @@ TEST_CASE("upstream client: after writing to a loopback upstream the thread yiel
         client.send(body(), remoteWriteHeaders(codec::WireProtocol::kV1),
                     [&](DeliveryResult r) { result = std::move(r); }, SendOptions{false, 0, may_yield});
       });
-      ioc.restart();
-      const auto until = Clock::now() + 10s;
-      while (!result && Clock::now() < until) ioc.run_one_for(100ms);
+      runUntil(ioc, result);
       REQUIRE(result);
       CHECK(result->kind == DeliveryResult::Kind::kDelivered);
     };
@@ -387,9 +388,7 @@ TEST_CASE("upstream client: with answer timestamps, how long an answer waited in
     REQUIRE(upstream.waitForRequests(3, 2000ms));
     std::this_thread::sleep_for(100ms);
   });
-  ioc.restart();
-  const auto until = Clock::now() + 10s;
-  while (!busy && Clock::now() < until) ioc.run_one_for(100ms);
+  runUntil(ioc, busy);
   REQUIRE(busy);
   CHECK(busy->kind == DeliveryResult::Kind::kDelivered);
   REQUIRE(busy->answer_wait);
