@@ -9,13 +9,14 @@
 //   BM_SeedProcess   processBatch: the label stages (plans cached), cardinality, merge
 //   BM_SeedProcessAfterSleep  BM_SeedProcess, the thread having slept (arg: us) before each
 //                    request, as an I/O thread does between requests below full load
-//   BM_SeedProcessAfterSweep  BM_SeedProcess, 8 MiB of other memory written before each
-//                    request (arg: MiB): what evicting the caches alone costs, for contrast
+//   BM_SeedProcessAfterSweep  BM_SeedProcess, other memory (arg: MiB) written in a random line
+//                    order before each request: what evicting the caches alone costs, for contrast
 //   BM_SeedEncode    encodeForProtocol + snappy of what processBatch left
 //   BM_SeedSplitAlone  the three above for a request cut in parts, on one thread
 // No metrics are attached to the stages (the proxy's prometheus-cpp counters are not counted).
 #include <benchmark/benchmark.h>
 
+#include <bit>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -131,8 +132,8 @@ void BM_SeedProcess(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kSeries));
 }
 
-// Below full load an I/O thread sleeps between requests; on a virtual machine
-// its vCPU then halts and the host runs other work on that core. The time not
+// Below full load an I/O thread sleeps between requests, and on a shared host
+// other work runs meanwhile, on that core and through the shared cache. The time not
 // measured (sleep or sweep, then decoding the request, as the proxy decodes
 // right before the stages) is outside the timed part: the figure is the
 // stages' time on the request that follows.
@@ -157,9 +158,9 @@ void BM_SeedProcessAfterSweep(benchmark::State& state) {
   for (auto _ : state) {
     state.PauseTiming();
     // Lines in a random order (a linear sweep is what caches are built to
-    // keep out of their way): every line of `other` once, by an odd stride
-    // modulo the line count, a power of two.
-    const size_t lines = other.size() / 64;
+    // keep out of their way): each line once, by an odd stride modulo a
+    // power-of-two line count.
+    const size_t lines = std::bit_floor(other.size() / 64);
     for (size_t i = 0, j = 0; i < lines; ++i, j = (j + 0x9e3779b1) & (lines - 1)) ++other[j * 64];
     benchmark::DoNotOptimize(other.data());
     p.decode(k++);
