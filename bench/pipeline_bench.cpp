@@ -120,54 +120,44 @@ void BM_SeedDecode(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kSeries));
 }
 
-void BM_SeedProcess(benchmark::State& state) {
+// The stages on the pool's next request, timed; untimed before it: `before`,
+// then decoding the request (as the proxy decodes right before the stages).
+template <typename Before>
+void timeProcess(benchmark::State& state, Before before) {
   Proxy& p = proxy();
   size_t k = 0;
   for (auto _ : state) {
     state.PauseTiming();
+    before();
     p.decode(k++);
     state.ResumeTiming();
     p.process();
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kSeries));
+}
+
+void BM_SeedProcess(benchmark::State& state) {
+  timeProcess(state, [] {});
 }
 
 // Below full load an I/O thread sleeps between requests, and on a shared host
-// other work runs meanwhile, on that core and through the shared cache. The time not
-// measured (sleep or sweep, then decoding the request, as the proxy decodes
-// right before the stages) is outside the timed part: the figure is the
-// stages' time on the request that follows.
+// other work runs meanwhile, on that core and through the shared cache: the
+// figure is the stages' time on the request that follows.
 void BM_SeedProcessAfterSleep(benchmark::State& state) {
-  Proxy& p = proxy();
   const auto pause = std::chrono::microseconds(state.range(0));
-  size_t k = 0;
-  for (auto _ : state) {
-    state.PauseTiming();
-    std::this_thread::sleep_for(pause);
-    p.decode(k++);  // after the pause, as in the proxy: the batch is in cache
-    state.ResumeTiming();
-    p.process();
-  }
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kSeries));
+  timeProcess(state, [&] { std::this_thread::sleep_for(pause); });
 }
 
 void BM_SeedProcessAfterSweep(benchmark::State& state) {
-  Proxy& p = proxy();
   std::vector<char> other(static_cast<size_t>(state.range(0)) << 20, 1);
-  size_t k = 0;
-  for (auto _ : state) {
-    state.PauseTiming();
-    // Lines in a random order (a linear sweep is what caches are built to
-    // keep out of their way): each line once, by an odd stride modulo a
-    // power-of-two line count.
-    const size_t lines = std::bit_floor(other.size() / 64);
+  // Lines in a random order (a linear sweep is what caches are built to keep
+  // out of their way): each line once, by an odd stride modulo a power-of-two
+  // line count.
+  const size_t lines = std::bit_floor(other.size() / 64);
+  timeProcess(state, [&] {
     for (size_t i = 0, j = 0; i < lines; ++i, j = (j + 0x9e3779b1) & (lines - 1)) ++other[j * 64];
     benchmark::DoNotOptimize(other.data());
-    p.decode(k++);
-    state.ResumeTiming();
-    p.process();
-  }
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kSeries));
+  });
 }
 
 void BM_SeedEncode(benchmark::State& state) {
