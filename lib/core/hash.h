@@ -41,13 +41,15 @@ inline uint64_t read32(const char* p) {
 
 namespace detail {
 // hashBytes; with kOr, also ORs every byte of `s` (each at some byte position)
-// into `bits`: the reads below cover every byte for every length.
+// into `bits`: the reads below cover every byte for every length. `s0` and
+// `s1` are the constants mixed in (hashBytesKeyed passes secret ones).
 template <bool kOr>
-inline uint64_t hashBytesImpl(std::string_view s, uint64_t seed, uint64_t& bits) {
+inline uint64_t hashBytesImpl(std::string_view s, uint64_t seed, uint64_t& bits, uint64_t s0 = kS0,
+                              uint64_t s1 = kS1) {
   const char* p = s.data();
   size_t n = s.size();
   uint64_t a, b;
-  seed ^= kS0;
+  seed ^= s0;
   if (n <= 16) {
     if (n >= 4) {
       a = (read32(p) << 32) | read32(p + ((n >> 3) << 2));
@@ -64,7 +66,7 @@ inline uint64_t hashBytesImpl(std::string_view s, uint64_t seed, uint64_t& bits)
     while (i > 16) {
       const uint64_t x = read64(p), y = read64(p + 8);
       if constexpr (kOr) bits |= x | y;
-      seed = mum(x ^ kS1, y ^ seed);
+      seed = mum(x ^ s1, y ^ seed);
       p += 16;
       i -= 16;
     }
@@ -72,7 +74,7 @@ inline uint64_t hashBytesImpl(std::string_view s, uint64_t seed, uint64_t& bits)
     b = read64(p + i - 8);
   }
   if constexpr (kOr) bits |= a | b;
-  return mum(kS1 ^ n, mum(a ^ kS1, b ^ seed));
+  return mum(s1 ^ n, mum(a ^ s1, b ^ seed));
 }
 }  // namespace detail
 
@@ -89,5 +91,20 @@ inline uint64_t hashBytesOr(std::string_view s, uint64_t seed, uint64_t& bits) {
 }
 
 inline uint64_t hashCombine(uint64_t h, uint64_t v) { return mum(h ^ detail::kS2, v ^ detail::kS1); }
+
+// A hash keyed with secret constants (HashKey::random(): drawn once per
+// process), for where a collision must not be something an input can be made
+// to produce: with the constants unknown, no choice of bytes zeroes a
+// multiplication (which in hashBytes ignores the rest of a 16-byte block).
+// Independent of hashBytes: a plan is checked with both (pipeline/plan_cache.h).
+struct HashKey {
+  uint64_t k0, k1, seed;
+  static const HashKey& random();  // core/hash.cpp
+};
+
+inline uint64_t hashBytesKeyed(std::string_view s, const HashKey& key, uint64_t seed) {
+  uint64_t unused = 0;
+  return detail::hashBytesImpl<false>(s, seed ^ key.seed, unused, key.k0, key.k1);
+}
 
 }  // namespace cardinal::core

@@ -14,12 +14,6 @@ uint32_t get32(const char* p) {
   return v;
 }
 
-size_t packedSize(std::span<const core::LabelView> labels) {
-  size_t n = 0;
-  for (const auto& l : labels) n += 8 + l.name.size() + l.value.size();
-  return n;
-}
-
 char* pack(std::span<const core::LabelView> labels, char* p) {
   for (const auto& l : labels) {
     const auto nn = static_cast<uint32_t>(l.name.size()), vn = static_cast<uint32_t>(l.value.size());
@@ -65,18 +59,28 @@ void SeriesPlan::Free::operator()(SeriesPlan* p) const {
   ::operator delete(p);
 }
 
+uint64_t SeriesPlan::checkOf(std::string_view wire) {
+  return core::hashBytesKeyed(wire, core::HashKey::random(), wire.size());
+}
+
+uint64_t SeriesPlan::checkOf(std::span<const core::LabelView> labels) {
+  const core::HashKey& key = core::HashKey::random();
+  uint64_t h = labels.size();
+  for (const auto& l : labels) h = core::hashBytesKeyed(l.value, key, core::hashBytesKeyed(l.name, key, h));
+  return h;
+}
+
 SeriesPlan::Ptr SeriesPlan::make(std::span<const core::LabelView> in, std::string_view in_wire, Kind kind,
                                  std::span<const core::LabelView> out, uint64_t out_hash, bool merge,
                                  std::span<prometheus::Counter* const> counts) {
   const bool wire = !in_wire.empty();
-  const size_t in_size = wire ? in_wire.size() : packedSize(in);
   bool out_has_bytes = false;
   const size_t out_size = kind == Kind::kRewritten ? packOut(out, in, nullptr, out_has_bytes) : 0;
   const size_t counts_size = counts.size() * sizeof(prometheus::Counter*);
-  void* mem = ::operator new(sizeof(SeriesPlan) + counts_size + in_size + out_size);
+  void* mem = ::operator new(sizeof(SeriesPlan) + counts_size + out_size);
   Ptr p(new (mem) SeriesPlan());
   p->out_hash_ = out_hash;
-  p->in_size_ = static_cast<uint32_t>(in_size);
+  p->check_ = wire ? checkOf(in_wire) : checkOf(in);
   p->out_size_ = static_cast<uint32_t>(out_size);
   p->n_counts_ = static_cast<uint32_t>(counts.size());
   p->kind_ = kind;
@@ -86,9 +90,7 @@ SeriesPlan::Ptr SeriesPlan::make(std::span<const core::LabelView> in, std::strin
   char* d = p->data();
   if (counts_size) std::memcpy(d, counts.data(), counts_size);
   d += counts_size;
-  if (wire) std::memcpy(d, in_wire.data(), in_size);
-  else pack(in, d);
-  if (out_size) packOut(out, in, d + in_size, out_has_bytes);
+  if (out_size) packOut(out, in, d, out_has_bytes);
   return p;
 }
 
@@ -103,19 +105,8 @@ std::string_view SeriesPlan::labelWire(std::string_view raw, std::span<const cor
 }
 
 bool SeriesPlan::madeFrom(std::span<const core::LabelView> labels, std::string_view wire) const {
-  const char* p = data() + counts_bytes();
-  if (wire_) return wire.size() == in_size_ && in_size_ != 0 && std::memcmp(wire.data(), p, in_size_) == 0;
-  const char* end = p + in_size_;
-  for (const auto& l : labels) {
-    if (end - p < 8) return false;
-    const uint32_t nn = get32(p), vn = get32(p + 4);
-    p += 8;
-    if (nn != l.name.size() || vn != l.value.size()) return false;
-    if ((nn && std::memcmp(p, l.name.data(), nn) != 0) || (vn && std::memcmp(p + nn, l.value.data(), vn) != 0))
-      return false;
-    p += nn + vn;
-  }
-  return p == end;
+  if (wire_) return !wire.empty() && check_ == checkOf(wire);
+  return check_ == checkOf(labels);
 }
 
 void SeriesPlan::unpackLabels(std::string_view packed, std::span<const core::LabelView> in,

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -59,4 +60,30 @@ TEST_CASE("label-set hashes separate names from values and sets from each other"
     std::vector<LabelView> ls = {{"__name__", "user_login_total"}, {"email", v}, {"env", "prod"}};
     CHECK(seen.insert(hashLabels(ls)).second);
   }
+}
+
+TEST_CASE("hashBytesKeyed: its own hash, set by its key, every byte counts") {
+  const HashKey& key = HashKey::random();
+  CHECK(&key == &HashKey::random());  // one key per process
+  HashKey other = key;
+  other.k1 ^= 1;
+  std::unordered_set<uint64_t> seen;
+  std::string s;
+  for (int len = 0; len < 80; ++len) {
+    const uint64_t h = hashBytesKeyed(s, key, 7);
+    CHECK(seen.insert(h).second);
+    CHECK(h == hashBytesKeyed(s, key, 7));  // stable within the process
+    CHECK(h != hashBytesKeyed(s, key, 8));  // the seed counts
+    CHECK(h != hashBytes(s, 7));            // not hashBytes
+    if (len > 0) CHECK(h != hashBytesKeyed(s, other, 7));  // the key counts
+    s += static_cast<char>('a' + len % 26);
+  }
+  // The block that makes hashBytes ignore the rest of its 16 bytes (its first
+  // 8 bytes equal to hashBytes' constant) is an ordinary block here.
+  std::string zeroing(8, '\0');
+  const uint64_t k = detail::kS1;
+  std::memcpy(zeroing.data(), &k, 8);
+  std::string a = zeroing + "aaaaaaaa" + "tail-of-the-value", b = zeroing + "bbbbbbbb" + "tail-of-the-value";
+  CHECK(hashBytes(a, 1) == hashBytes(b, 1));  // why the plan check is keyed
+  CHECK(hashBytesKeyed(a, key, 1) != hashBytesKeyed(b, key, 1));
 }

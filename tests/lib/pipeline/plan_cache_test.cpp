@@ -90,6 +90,31 @@ TEST_CASE("plan cache: a decoded 1.0 series is matched on its label bytes") {
   CHECK(SeriesPlan::labelWire(b.series[0].raw, elsewhere).empty());
 }
 
+TEST_CASE("plan cache: a plan keeps a hash of its label set, not its bytes") {
+  // Its size: header, counters and output; not the received label set's length.
+  std::vector<LabelView> small{{"__name__", "up"}, {"job", "api"}};
+  const std::string long_value(500, 'v');
+  std::vector<LabelView> big{{"__name__", "up"}, {"job", long_value}};
+  const auto a = SeriesPlan::make(small, {}, SeriesPlan::Kind::kUnchanged, {}, 0, false, {});
+  const auto b = SeriesPlan::make(big, {}, SeriesPlan::Kind::kUnchanged, {}, 0, false, {});
+  CHECK(a->bytes() == b->bytes());
+  CHECK(b->bytes() <= 64);
+  CHECK(b->madeFrom(big, {}));
+  std::string other_value = long_value;
+  for (size_t i = 0; i < other_value.size(); i += 37) {  // one byte anywhere in the value
+    other_value[i] = 'w';
+    CHECK_FALSE(b->madeFrom(std::vector<LabelView>{{"__name__", "up"}, {"job", other_value}}, {}));
+    other_value[i] = 'v';
+  }
+  // A rewritten plan: its output, indexes into the received set, follows the header.
+  std::vector<LabelView> out{{"__name__", "up"}};
+  const auto r = SeriesPlan::make(big, {}, SeriesPlan::Kind::kRewritten, out, core::hashLabels(out), true, {});
+  CHECK(r->bytes() == a->bytes() + 8);
+  std::vector<LabelView> got;
+  SeriesPlan::unpackLabels(r->packedOut(), big, got);
+  CHECK(got == out);
+}
+
 TEST_CASE("plan cache: bounded by bytes, oldest plans evicted first") {
   std::vector<LabelView> labels{{"__name__", "requests_total"}, {"instance", "10.0.0.1:9100"}};
   // A plan's bytes with its slot and ring entry (PlanCache::charge).
