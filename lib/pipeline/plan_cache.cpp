@@ -117,7 +117,9 @@ void SeriesPlan::unpackLabels(std::string_view packed, std::span<const core::Lab
     const uint32_t nn = get32(p), vn = get32(p + 4);
     p += 8;
     if (nn == kIndex) {
-      out.push_back(in[vn]);
+      // In range whenever `in` is the set the plan was made from; madeFrom
+      // checks that by hashes, so a read past `in` is ruled out here too.
+      if (vn < in.size()) out.push_back(in[vn]);
       continue;
     }
     out.push_back({std::string_view(p, nn), std::string_view(p + nn, vn)});
