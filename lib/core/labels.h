@@ -27,11 +27,17 @@ inline constexpr std::string_view kMetricNameLabel = "__name__";
 inline constexpr uint64_t kLabelsHashSeed = 0x2545f4914f6cdd1dULL;
 inline uint64_t finishLabelsHash(uint64_t h, size_t count) { return mix64(h ^ count); }
 
-inline uint64_t hashLabels(std::span<const LabelView> labels) {
+// hashLabels with another string hash: hash(bytes, seed) -> uint64_t.
+template <class HashString>
+inline uint64_t hashLabelsWith(std::span<const LabelView> labels, HashString hash) {
   // Each string seeds the next, so ("ab","c") and ("a","bc") differ by length.
   uint64_t h = kLabelsHashSeed;
-  for (const auto& l : labels) h = hashBytes(l.value, hashBytes(l.name, h));
+  for (const auto& l : labels) h = hash(l.value, hash(l.name, h));
   return finishLabelsHash(h, labels.size());
+}
+
+inline uint64_t hashLabels(std::span<const LabelView> labels) {
+  return hashLabelsWith(labels, [](std::string_view s, uint64_t seed) { return hashBytes(s, seed); });
 }
 
 inline bool labelsSorted(std::span<const LabelView> labels) {

@@ -65,9 +65,8 @@ uint64_t SeriesPlan::checkOf(std::string_view wire) {
 
 uint64_t SeriesPlan::checkOf(std::span<const core::LabelView> labels) {
   const core::HashKey& key = core::HashKey::random();
-  uint64_t h = labels.size();
-  for (const auto& l : labels) h = core::hashBytesKeyed(l.value, key, core::hashBytesKeyed(l.name, key, h));
-  return h;
+  return core::hashLabelsWith(labels,
+                              [&](std::string_view s, uint64_t seed) { return core::hashBytesKeyed(s, key, seed); });
 }
 
 SeriesPlan::Ptr SeriesPlan::make(std::span<const core::LabelView> in, std::string_view in_wire, Kind kind,
