@@ -17,8 +17,12 @@ thread_local const IoPool* t_pool = nullptr;
 thread_local size_t t_index = IoPool::kNotInPool;
 }  // namespace
 
-IoPool::IoPool(size_t threads, bool pin) : pin_(pin) {
-  if (threads == 0) threads = 1;
+namespace {
+size_t atLeastOne(size_t threads) { return threads == 0 ? 1 : threads; }
+}  // namespace
+
+IoPool::IoPool(size_t threads, bool pin) : pin_(pin), load_(atLeastOne(threads)) {
+  threads = atLeastOne(threads);
   pinned_.assign(threads, -1);
   for (size_t i = 0; i < threads; ++i) {
     // Concurrency hint 1: each context is run by one thread, so its scheduler
@@ -66,6 +70,7 @@ void IoPool::run() {
                                                 {"error", std::strerror(err)}});
       }
     }
+    load_.start(i);
     contexts_[i]->run();
     if (pinned_[i] >= 0) pthread_setaffinity_np(pthread_self(), sizeof allowed, &allowed);
     t_pool = nullptr;

@@ -29,6 +29,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "server/thread_load.h"
+
 namespace cardinal::server {
 
 class IoPool {
@@ -58,6 +60,11 @@ class IoPool {
   // thread itself or after run() returned.
   int pinnedCpu(size_t i) const { return pinned_[i]; }
 
+  // How busy each thread was lately (thread_load.h): each thread opens its
+  // first window when run() starts it; the write handler ticks it per request.
+  ThreadLoad& load() { return load_; }
+  const ThreadLoad& load() const { return load_; }
+
  private:
   using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
@@ -65,6 +72,7 @@ class IoPool {
   std::vector<Guard> guards_;
   bool pin_ = false;
   std::vector<int> pinned_;
+  ThreadLoad load_;
 };
 
 }  // namespace cardinal::server

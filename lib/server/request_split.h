@@ -20,7 +20,8 @@
 //
 // Nothing waits for a thread that has not started: when no other thread is
 // free, the helper task runs late, finds nothing left to take, and the
-// request's thread has done every part itself (no gain, no loss). The parts
+// request's thread has done every part itself (no gain, no loss). Whether to
+// split at all is helperFree()'s decision, below. The parts
 // meet once between decoding and the stages, so that
 //   - every type is learned from all parts before any stage runs, as for a
 //     whole request (a histogram's `_sum` in one part, its `_bucket`s in
@@ -50,6 +51,21 @@
 #include "rules/rules_manager.h"
 
 namespace cardinal::server {
+
+// Whether a request may be split, posting its helper task to another I/O
+// thread: when no other request is being processed (`others`, counted
+// between decompression and the end of the stages), or when one is and the
+// helper's thread was busy less than kHelperBusyBelow of its last window
+// (`helper_busy_permille`, thread_load.h). Under full load every thread is
+// busier than that and a request runs whole on its own thread: splitting then
+// costs CPU (the parts meet, the helper's cache is cold) and gains nothing,
+// since no thread is free to help (measured: 18% fewer requests served with
+// the load not looked at; BENCHMARKS.md, session 17). At half load a helper
+// part waits only for the end of the request on its thread.
+inline constexpr int kHelperBusyBelow = 800;
+inline bool helperFree(int others, int helper_busy_permille) {
+  return others == 0 || (others == 1 && helper_busy_permille < kHelperBusyBelow);
+}
 
 // Whether some series of the batches has the label-set hash of a series in
 // another one (may say yes for a few that do not; never no for one that

@@ -113,6 +113,8 @@ std::vector<core::LogField> RequestTimer::fields(const Outcome& o, Clock::durati
   f.emplace_back("bytes_in", std::to_string(o.bytes_in));
   f.emplace_back("split", std::string(o.split));
   f.emplace_back("thread", std::to_string(o.thread));
+  if (o.processing_others >= 0) f.emplace_back("processing_others", std::to_string(o.processing_others));
+  if (o.helper_busy_permille >= 0) f.emplace_back("helper_busy_permille", std::to_string(o.helper_busy_permille));
   return f;
 }
 

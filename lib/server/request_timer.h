@@ -25,6 +25,11 @@
 //                         helped with, this answer's callback); near the
 //                         upstream step, the answer waited for the thread;
 //                         near 0, for the upstream or for a CPU
+//   processing_others, helper_busy_permille
+//                         what the decision to split the request or not saw
+//                         (request_split.h): other requests being processed at
+//                         the time, and how busy the helper's thread was over
+//                         its last window (thread_load.h), in permille
 //   answer_wait_ms        how long the upstream's answer had been in the
 //                         socket (kernel receive timestamp) when the thread
 //                         read it: the part of the upstream step spent
@@ -72,6 +77,12 @@ class RequestTimer {
     std::string_view split = "no";  // no, shared, alone or in_order
     size_t thread = 0;
     int64_t answer_wait_ns = -1;  // upstream::DeliveryResult::answer_wait; -1: not measured
+    // What the split decision saw (request_split.h, helperFree): other requests
+    // being processed when this one was decompressed, and the busy share of the
+    // thread that would help (thread_load.h); -1: not looked at (no pool, a 2.0
+    // request or upstream, or a request under --web.split-request-bytes).
+    int processing_others = -1;
+    int helper_busy_permille = -1;
   };
   // Logs the request (warn) if it took at least the threshold, counted to
   // `now`; true if it did. Call it where the answer is given.

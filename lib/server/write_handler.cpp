@@ -162,6 +162,9 @@ void WriteHandler::handle(Request&& req, Responder respond) {
 
   using Step = ProxyMetrics::WriteStep;
   RequestTimer timer(&metrics_, config_.slow_request_log);
+  // The pool thread running this request: its upstream client forwards it, the next one helps.
+  const size_t thread = pool_ ? pool_->currentIndex() : IoPool::kNotInPool;
+  if (thread != IoPool::kNotInPool) pool_->load().tick(thread);
   Scratch& s = t_scratch;
   ReleaseLarge release_large{s};
   // Counted from here to the end of handle() (the upstream exchange is not
@@ -197,13 +200,14 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   } abandon{split};
   const std::string_view whole(s.decompressed);
   core::Status decoded;
-  // The pool thread running this request: its upstream client forwards it, the next one helps.
-  const size_t thread = pool_ ? pool_->currentIndex() : IoPool::kNotInPool;
-  if (thread != IoPool::kNotInPool && pool_->size() >= 2 && config_.split_min_bytes > 0 && !v2_in && !v2_out &&
-      whole.size() >= config_.split_min_bytes && processing.others == 0) {
+  const bool may_split = thread != IoPool::kNotInPool && pool_->size() >= 2 && config_.split_min_bytes > 0 &&
+                         !v2_in && !v2_out && whole.size() >= config_.split_min_bytes;
+  const size_t helper = may_split ? (thread + 1) % pool_->size() : 0;
+  const int helper_busy = may_split ? pool_->load().busyPermille(helper) : -1;
+  if (may_split && helperFree(processing.others, helper_busy)) {
     split = SplitRequest::acquire();
     if (split->start({whole, &config_.limits, &pipeline_, &rules, &state, &clock_, config_.dry_run, run_stages})) {
-      boost::asio::post(pool_->context((thread + 1) % pool_->size()), [split] { split->runAsHelper(); });
+      boost::asio::post(pool_->context(helper), [split] { split->runAsHelper(); });
       if (!split->decode()) {
         // Decoded whole, the error names the series and byte of the request.
         split->abandon();
@@ -240,6 +244,10 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   if (v2_in) metrics_.received_v2_requests.Increment();
   RequestTimer::Outcome outcome;
   outcome.thread = thread == IoPool::kNotInPool ? 0 : thread;
+  if (may_split) {
+    outcome.processing_others = processing.others;
+    outcome.helper_busy_permille = helper_busy;
+  }
   outcome.bytes_in = req.body().size();
   outcome.series_in = total([](const codec::SeriesBatch& b) { return b.series.size(); });
   metrics_.received_series.Increment(static_cast<double>(outcome.series_in));

@@ -66,7 +66,8 @@ struct WriteConfig {
   // --web.split-request-bytes: a 1.0 request to a 1.0 upstream at least this
   // large once decompressed is decoded, processed and encoded in parts by
   // this I/O thread and another one when one is free (request_split.h):
-  // when no other request is being processed at the time.
+  // when no other request is being processed at the time, or one is and the
+  // other thread was busy less than 80% of its last window (helperFree()).
   // 0: never. Needs setIoPool() with two threads or more.
   size_t split_min_bytes = 0;
   // --log.slow-requests: a request answered after at least this long (from
@@ -118,9 +119,11 @@ class WriteHandler {
   ProxyMetrics& metrics_;
   const core::Clock& clock_;
   std::atomic<int> in_flight_{0};
-  // Requests between decompression and encoding: a request is split only when
-  // it is the only one (request_split.h), so that under full load, where every
-  // I/O thread has a request of its own, no thread waits for another's part.
+  // Requests between decompression and the end of their processing: a request
+  // is split when it is the only one, or when one other is and the helper's
+  // thread has time to spare (request_split.h, helperFree()), so that under
+  // full load, where every I/O thread has a request of its own, no thread
+  // waits for another's part.
   std::atomic<int> processing_{0};
   std::atomic<bool> draining_{false};
 };

@@ -228,23 +228,6 @@ TEST_CASE("upstream down, then up: every sample acknowledged with 2xx is stored"
 namespace cardinal::integration {
 namespace {
 
-// The log lines of `process` with msg="slow write request".
-std::vector<std::string> slowRequestLines(Process& process) {
-  std::vector<std::string> out;
-  std::istringstream in(process.logContents());
-  for (std::string line; std::getline(in, line);)
-    if (line.find("msg=\"slow write request\"") != std::string::npos) out.push_back(line);
-  return out;
-}
-
-// The value of `key=` in a log line ("" if absent).
-std::string field(const std::string& line, const std::string& key) {
-  const auto at = line.find(" " + key + "=");
-  if (at == std::string::npos) return "";
-  const auto begin = at + key.size() + 2;
-  return line.substr(begin, line.find(' ', begin) - begin);
-}
-
 TEST_CASE("--log.slow-requests: a request slower than the threshold is logged with its steps, others are not") {
   TempDir dir;
   FakeUpstream upstream;
@@ -269,29 +252,29 @@ TEST_CASE("--log.slow-requests: a request slower than the threshold is logged wi
   for (const auto& line : lines) {
     CAPTURE(line);
     CHECK(line.find("level=warn") != std::string::npos);
-    CHECK(std::stod(field(line, "total_ms")) >= 400.0);
-    CHECK(std::stod(field(line, "upstream_ms")) >= 400.0);
-    CHECK(std::stod(field(line, "upstream_ms")) <= std::stod(field(line, "total_ms")));
+    CHECK(std::stod(logField(line, "total_ms")) >= 400.0);
+    CHECK(std::stod(logField(line, "upstream_ms")) >= 400.0);
+    CHECK(std::stod(logField(line, "upstream_ms")) <= std::stod(logField(line, "total_ms")));
     for (const char* step : {"decompress_ms", "decode_ms", "process_ms", "encode_ms"})
-      CHECK_MESSAGE(std::stod(field(line, step)) < 250.0, step);
-    CHECK(std::stod(field(line, "thread_cpu_ms")) >= 0.0);
-    CHECK(std::stol(field(line, "involuntary_switches")) >= 0);
+      CHECK_MESSAGE(std::stod(logField(line, step)) < 250.0, step);
+    CHECK(std::stod(logField(line, "thread_cpu_ms")) >= 0.0);
+    CHECK(std::stol(logField(line, "involuntary_switches")) >= 0);
     // The run-queue wait of the I/O thread, to the end of its work and to the answer (given on that thread).
-    CHECK(std::stod(field(line, "runqueue_wait_ms")) >= 0.0);
-    CHECK(std::stod(field(line, "runqueue_wait_total_ms")) >= std::stod(field(line, "runqueue_wait_ms")));
+    CHECK(std::stod(logField(line, "runqueue_wait_ms")) >= 0.0);
+    CHECK(std::stod(logField(line, "runqueue_wait_total_ms")) >= std::stod(logField(line, "runqueue_wait_ms")));
     // What the I/O thread ran while the fake upstream held the answer: not the 400 ms.
-    CHECK(std::stod(field(line, "upstream_thread_cpu_ms")) >= 0.0);
-    CHECK(std::stod(field(line, "upstream_thread_cpu_ms")) < 250.0);
+    CHECK(std::stod(logField(line, "upstream_thread_cpu_ms")) >= 0.0);
+    CHECK(std::stod(logField(line, "upstream_thread_cpu_ms")) < 250.0);
     // The answer was read as it came (the thread had nothing else to do): not the 400 ms it was held.
-    CHECK(std::stod(field(line, "answer_wait_ms")) >= 0.0);
-    CHECK(std::stod(field(line, "answer_wait_ms")) < 250.0);
-    CHECK(field(line, "series_in") == "2");
-    CHECK(field(line, "series_out") == "2");
-    CHECK(std::stoul(field(line, "bytes_in")) > 0);
-    CHECK(field(line, "split") == "no");
+    CHECK(std::stod(logField(line, "answer_wait_ms")) >= 0.0);
+    CHECK(std::stod(logField(line, "answer_wait_ms")) < 250.0);
+    CHECK(logField(line, "series_in") == "2");
+    CHECK(logField(line, "series_out") == "2");
+    CHECK(std::stoul(logField(line, "bytes_in")) > 0);
+    CHECK(logField(line, "split") == "no");
   }
-  CHECK(field(lines[0], "status") == "204");
-  CHECK(field(lines[1], "status") == "400");
+  CHECK(logField(lines[0], "status") == "204");
+  CHECK(logField(lines[1], "status") == "400");
 }
 
 TEST_CASE("an upstream answer that arrives while its I/O thread processes another request is answered at once, "
@@ -318,7 +301,7 @@ TEST_CASE("an upstream answer that arrives while its I/O thread processes anothe
     REQUIRE(conns[i]->post(probe) == 204);
     const auto lines = slowRequestLines(cardinal.process());
     REQUIRE(lines.size() == static_cast<size_t>(i + 1));
-    probe_thread.push_back(field(lines.back(), "thread"));
+    probe_thread.push_back(logField(lines.back(), "thread"));
   }
   int x = -1, y = -1;
   for (int i = 0; i < 3 && x < 0; ++i)
@@ -362,10 +345,10 @@ TEST_CASE("an upstream answer that arrives while its I/O thread processes anothe
   const auto lines = slowRequestLines(cardinal.process());
   std::string large_line;
   for (const auto& line : lines)
-    if (field(line, "series_in") == std::to_string(kLarge)) large_line = line;
+    if (logField(line, "series_in") == std::to_string(kLarge)) large_line = line;
   REQUIRE_MESSAGE(!large_line.empty(), "the large request is not in the slow-request log");
   CAPTURE(large_line);
-  const double work_ms = std::stod(field(large_line, "total_ms")) - std::stod(field(large_line, "upstream_ms"));
+  const double work_ms = std::stod(logField(large_line, "total_ms")) - std::stod(logField(large_line, "upstream_ms"));
   const double small_after_ms =
       std::chrono::duration<double, std::milli>(small_answered - large_sent).count();
   MESSAGE("the large request's work: " << work_ms << " ms; the small one answered " << small_after_ms

@@ -890,6 +890,21 @@ size_t parseLabelSet(std::string_view text, size_t pos, Labels& out) {
 
 }  // namespace
 
+std::vector<std::string> slowRequestLines(const Process& process) {
+  std::vector<std::string> out;
+  std::istringstream in(process.logContents());
+  for (std::string line; std::getline(in, line);)
+    if (line.find("msg=\"slow write request\"") != std::string::npos) out.push_back(line);
+  return out;
+}
+
+std::string logField(const std::string& line, const std::string& key) {
+  const auto at = line.find(" " + key + "=");
+  if (at == std::string::npos) return "";
+  const auto begin = at + key.size() + 2;
+  return line.substr(begin, line.find(' ', begin) - begin);
+}
+
 std::vector<ExpositionSample> parseExposition(std::string_view text) {
   std::vector<ExpositionSample> out;
   size_t start = 0;

@@ -298,6 +298,11 @@ StoredDiff diffStored(const ExpectedSamples& must_have, const ExpectedSamples& m
                       const StoredSeries& stored);
 bool sameValue(double a, double b);
 
+// Cardinal's log: the lines of `process` with msg="slow write request" (--log.slow-requests),
+// and the value of `key=` in a log line ("" if absent).
+std::vector<std::string> slowRequestLines(const Process& process);
+std::string logField(const std::string& line, const std::string& key);
+
 // ---------------------------------------------------------------------------------------------
 // Prometheus text exposition (parsing Cardinal's own /metrics)
 

@@ -9,10 +9,14 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.h"
+#include "rw2_support.h"
 #include "workload.h"
 
 namespace cardinal::integration {
@@ -170,6 +174,96 @@ TEST_CASE("split requests: a Prometheus receiver stores every series of a joined
                           {"--web.split-request-bytes=1", "--web.io-threads=2", "--cardinality.enabled=false"});
   // Large enough to be cut into several parts, each spanning snappy 64 KiB fragments.
   checkSplitAndStored(cardinal, prom, "it_split_stored", 4000);
+}
+
+TEST_CASE("split requests: while another request is processed, split when the helper's thread has time") {
+  TempDir dir;
+  FakeUpstream upstream;
+  // The probe's answer held 5 ms, so that the slow-request log names its I/O thread.
+  upstream.script({HttpReply::withStatus(204).after(Millis(5))});
+  CardinalServer cardinal(dir, upstream.writeUrl(),
+                          {"--web.split-request-bytes=1", "--web.io-threads=2", "--aggregation.interval=1h",
+                           "--log.slow-requests=1ms", "--log.level=warn"});
+  INFO(describe(cardinal.process()));
+  // A connection of its own: every later one goes to the other I/O thread (the one with the
+  // fewest connections).
+  KeepAliveClient mine(cardinal.port(), 60);
+  const int64_t t = nowMs() - 60'000;
+  prometheus::WriteRequest probe;
+  addSeries(probe, {{"__name__", "it_probe_total"}, {"job", "it"}}, {{1, t}});
+  REQUIRE(mine.post(probe) == 204);
+  REQUIRE(slowRequestLines(cardinal.process()).size() == 1);
+  const std::string my_thread = logField(slowRequestLines(cardinal.process())[0], "thread");
+
+  // 2.0 requests (never split) of 100,000 fresh series each, a few hundred milliseconds in the
+  // stages, encoded before the clock starts.
+  auto busyBody = [&](int k) {
+    V2RequestBuilder b;
+    for (int i = 0; i < 100'000; ++i)
+      b.sample(b.series({{"__name__", "it_busy_seconds"}, {"instance", "host-" + std::to_string(i % 97)},
+                         {"k", std::to_string(k)}, {"n", std::to_string(i)}}),
+               t, 0.5 * i);
+    return encodeV2(b.req);
+  };
+  // Posts `busy` one after the other on the other thread and, 60 ms into the last one, a
+  // 1.0 request of `n` series on this connection; returns that request's log line.
+  auto beside = [&](const std::vector<std::string>& busy, int n) {
+    std::atomic<size_t> answered{0};
+    std::vector<int> statuses;
+    std::thread other([&] {
+      for (const auto& body : busy) {
+        statuses.push_back(httpPost(cardinal.writeUrl(), body, remoteWriteV2Headers(), Millis(60'000)).status);
+        ++answered;
+      }
+    });
+    REQUIRE(waitUntil([&] { return answered.load() + 1 == busy.size(); }, Millis(60'000)));
+    std::this_thread::sleep_for(Millis(60));
+    const int status = mine.post(numbered("it_split_beside_" + std::to_string(n), n, t));
+    other.join();
+    CHECK(status == 204);
+    CHECK(statuses == std::vector<int>(busy.size(), 204));
+    std::string line;
+    for (const auto& l : slowRequestLines(cardinal.process())) {
+      if (logField(l, "series_in") == std::to_string(n)) line = l;
+      if (logField(l, "series_in") == "100000") {
+        CHECK(logField(l, "thread") != my_thread);
+        CHECK(logField(l, "processing_others").empty());  // 2.0: never looked at
+      }
+    }
+    REQUIRE(!line.empty());
+    CHECK(logField(line, "thread") == my_thread);
+    // Sent while the 2.0 request was processed (the test's timing holds).
+    REQUIRE(logField(line, "processing_others") == "1");
+    return line;
+  };
+
+  {
+    // The other thread has been idle since it started: its first window, closed when the 2.0
+    // request starts, says so. The 1.0 request is split, though not shared (the helper task
+    // runs after the 2.0 request).
+    std::this_thread::sleep_for(Millis(200));
+    const auto line = beside({busyBody(0)}, 2000);
+    CAPTURE(line);
+    CHECK(std::stoi(logField(line, "helper_busy_permille")) < 800);
+    CHECK(logField(line, "split") != "no");
+    CHECK(splitCount(cardinal, "shared") + splitCount(cardinal, "alone") == 1);
+  }
+  {
+    // Busy all through its last window (one 2.0 request to the next): the request runs whole.
+    const auto line = beside({busyBody(1), busyBody(2)}, 2001);
+    CAPTURE(line);
+    CHECK(std::stoi(logField(line, "helper_busy_permille")) >= 800);
+    CHECK(logField(line, "split") == "no");
+    CHECK(splitCount(cardinal, "shared") + splitCount(cardinal, "alone") == 1);
+  }
+  // Both forwarded whole, in order.
+  for (int n : {2000, 2001}) {
+    std::vector<prometheus::TimeSeries> forwarded;
+    for (const auto& ts : upstream.allSeries())
+      if (labelsOf(ts).at("__name__") == "it_split_beside_" + std::to_string(n)) forwarded.push_back(ts);
+    REQUIRE(forwarded.size() == static_cast<size_t>(n));
+    for (size_t i = 0; i < forwarded.size(); ++i) CHECK(labelsOf(forwarded[i]).at("n") == std::to_string(i));
+  }
 }
 
 TEST_CASE("pinned I/O threads (--web.io-threads-pin) each keep to one CPU and serve as before") {

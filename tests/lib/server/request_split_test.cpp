@@ -12,6 +12,7 @@
 #include "codec/snappy_codec.h"
 #include "pipeline/decision_cache.h"
 #include "pipeline/family.h"
+#include "server/thread_load.h"
 #include "support/builders.h"
 
 using namespace cardinal;
@@ -262,4 +263,14 @@ TEST_CASE("SplitRequest: parts taken by two threads, or all by the caller when n
     b.reset();
     CHECK(server::SplitRequest::acquire().get() == free_one);
   }
+}
+
+TEST_CASE("helperFree: split when no other request is processed, or one is and the helper's thread has time") {
+  CHECK(server::helperFree(0, 0));
+  CHECK(server::helperFree(0, 1000));  // nothing else processed: whatever its last window was
+  CHECK(server::helperFree(1, 0));
+  CHECK(server::helperFree(1, server::kHelperBusyBelow - 1));
+  CHECK_FALSE(server::helperFree(1, server::kHelperBusyBelow));
+  CHECK_FALSE(server::helperFree(1, server::ThreadLoad::kUnknown));  // not measured yet: busy
+  CHECK_FALSE(server::helperFree(2, 0));
 }
