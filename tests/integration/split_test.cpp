@@ -205,8 +205,9 @@ TEST_CASE("split requests: while another request is processed, split when the he
                t, 0.5 * i);
     return encodeV2(b.req);
   };
-  // Posts `busy` one after the other on the other thread and, 60 ms into the last one, a
-  // 1.0 request of `n` series on this connection; returns that request's log line.
+  // Posts `busy` one after the other on the other thread and, 100 ms into the last one (whose
+  // processing takes a few hundred), a 1.0 request of `n` series on this connection; returns
+  // that request's log line.
   auto beside = [&](const std::vector<std::string>& busy, int n) {
     std::atomic<size_t> answered{0};
     std::vector<int> statuses;
@@ -217,7 +218,7 @@ TEST_CASE("split requests: while another request is processed, split when the he
       }
     });
     REQUIRE(waitUntil([&] { return answered.load() + 1 == busy.size(); }, Millis(60'000)));
-    std::this_thread::sleep_for(Millis(60));
+    std::this_thread::sleep_for(Millis(100));
     const int status = mine.post(numbered("it_split_beside_" + std::to_string(n), n, t));
     other.join();
     CHECK(status == 204);
@@ -239,8 +240,8 @@ TEST_CASE("split requests: while another request is processed, split when the he
 
   {
     // The other thread has been idle since it started: its first window, closed when the 2.0
-    // request starts, says so. The 1.0 request is split, though not shared (the helper task
-    // runs after the 2.0 request).
+    // request starts, says so. The 1.0 request is split (its helper task runs after the 2.0
+    // request: its own thread does most parts, if not all).
     std::this_thread::sleep_for(Millis(200));
     const auto line = beside({busyBody(0)}, 2000);
     CAPTURE(line);
@@ -250,11 +251,15 @@ TEST_CASE("split requests: while another request is processed, split when the he
   }
   {
     // Busy all through its last window (one 2.0 request to the next): the request runs whole.
+    // On a host that takes the CPU from that thread for a fifth of the window, its share is
+    // lower and the request is split: the decision must follow the share either way.
     const auto line = beside({busyBody(1), busyBody(2)}, 2001);
     CAPTURE(line);
-    CHECK(std::stoi(logField(line, "helper_busy_permille")) >= 800);
-    CHECK(logField(line, "split") == "no");
-    CHECK(splitCount(cardinal, "shared") + splitCount(cardinal, "alone") == 1);
+    const int busy = std::stoi(logField(line, "helper_busy_permille"));
+    WARN_MESSAGE(busy >= 800, "the busy thread ran less than 80% of its window (a loaded host)");
+    const bool whole = busy >= 800;
+    CHECK((logField(line, "split") == "no") == whole);
+    CHECK(splitCount(cardinal, "shared") + splitCount(cardinal, "alone") == (whole ? 1 : 2));
   }
   // Both forwarded whole, in order.
   for (int n : {2000, 2001}) {
