@@ -54,7 +54,8 @@ namespace cardinal::server {
 
 // Whether a request may be split, posting its helper task to another I/O
 // thread: when no other request is being processed (`others`, counted
-// between decompression and the end of the stages), or when one is and the
+// from decompression to the end of a request's processing, before its
+// upstream exchange), or when one is and the
 // helper's thread was busy less than kHelperBusyBelow of its last window
 // (`helper_busy_permille`, thread_load.h). Under full load every thread is
 // busier than that and a request runs whole on its own thread: splitting then

@@ -5,9 +5,9 @@
 // A request is split between its thread and a helper (request_split.h) when
 // no other request is being processed, or when the helper thread has time to
 // spare: at half load, where a second request is often being processed on the
-// helper's thread, its part waits only for that request's end, and the
-// request's 204 comes sooner (BENCHMARKS.md, sessions 17 and 18); at full
-// load, where every thread is busy all the time, a split only adds work.
+// helper's thread, its part waits only for that request's end (a small gain
+// in the tail: BENCHMARKS.md, sessions 17 and 18); at full load, where every
+// thread is busy all the time, a split only adds work.
 //
 // Thread i calls tick(i) at the start of each request (and start(i) once,
 // when it starts running). A tick closes the thread's window when it is at
