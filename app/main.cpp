@@ -645,6 +645,7 @@ int run(Options& o) {
   server::ServerConfig scfg;
   scfg.listen_address = o.listen_address;
   scfg.read_timeout = o.read_timeout;
+  scfg.request_wait = o.slow_request_log.count() > 0;  // the slow-request log's request_wait_ms
   scfg.write_timeout = o.write_timeout;
   scfg.max_body_bytes = o.limits.max_body_bytes;
   scfg.max_connections = o.max_connections;

@@ -1,8 +1,11 @@
 #include "server/http_server.h"
 
+#include <sys/socket.h>
+
 #include <optional>
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -12,6 +15,7 @@
 #include "codec/protocol.h"
 #include "core/log.h"
 #include "core/result.h"
+#include "core/socket_wait.h"
 #include "server/body_buffer.h"
 
 namespace cardinal::server {
@@ -21,6 +25,8 @@ namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 
 namespace {
+
+thread_local int64_t t_request_wait_ns = -1;
 
 // One connection. Tls = false is the plain path (a beast::tcp_stream, exactly as before TLS
 // existed); Tls = true wraps it in an ssl_stream built on the context current at accept time.
@@ -35,8 +41,14 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
         server_(server),
         counters_(std::move(counters)),
         context_(context),
-        metrics_(metrics) {
+        metrics_(metrics),
+        wait_timer_(stream_.get_executor()) {
     metrics_.connections.Increment();
+    if (server_.config().request_wait) {
+      const int on = 1;
+      timestamps_ =
+          ::setsockopt(stream_.socket().native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
+    }
   }
   Session(tcp::socket&& socket, std::shared_ptr<security::SslContext> ctx, HttpServer& server,
           std::shared_ptr<HttpServer::Counters> counters, size_t context, ProxyMetrics& metrics)
@@ -46,7 +58,8 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
         server_(server),
         counters_(std::move(counters)),
         context_(context),
-        metrics_(metrics) {
+        metrics_(metrics),
+        wait_timer_(stream_.get_executor()) {
     metrics_.connections.Increment();
   }
   // May run after the server is gone (pending handlers destroyed at exit):
@@ -83,6 +96,34 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
   }
 
   void read() {
+    request_wait_ns_ = -1;
+    // With timestamps (plain HTTP), first wait for the request's first bytes
+    // and peek at when they arrived. Not when a request is already buffered
+    // (pipelined): it arrived while the previous one was read.
+    if constexpr (!Tls) {
+      if (timestamps_ && buffer_.size() == 0) return awaitRequest();
+    }
+    readHeader();
+  }
+
+  // The read timeout bounds the wait as it bounds a header read.
+  void awaitRequest() {
+    wait_timer_.expires_after(server_.config().read_timeout);
+    wait_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->stream_.socket().cancel();  // the wait below ends with operation_aborted
+    });
+    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      self->wait_timer_.cancel();
+      if (ec) return self->close();
+      // One byte peeked: the request stays in the socket for the parser.
+      char byte;
+      core::receiveTimed(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT,
+                         &self->request_wait_ns_);
+      self->readHeader();
+    });
+  }
+
+  void readHeader() {
     parser_.emplace();
     parser_->body_limit(server_.config().max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(server_.config().max_header_bytes));
@@ -134,6 +175,10 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
     // another connection's handler): dispatch runs it here and now when this
     // connection's thread calls it, else hops back.
     auto self = shared_from_this();
+    t_request_wait_ns = request_wait_ns_;
+    struct Reset {
+      ~Reset() { t_request_wait_ns = -1; }
+    } reset;
     server_.handler()(std::move(req), [self, version, keep_alive](Response res) {
       net::dispatch(self->stream_.get_executor(), [self, version, keep_alive, res = std::move(res)]() mutable {
         res.version(version);
@@ -187,9 +232,16 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Response> response_;
+  // ServerConfig::request_wait: the socket gives receive timestamps; the wait
+  // of the request being read (-1: not measured); the bound on awaitRequest().
+  bool timestamps_ = false;
+  int64_t request_wait_ns_ = -1;
+  net::steady_timer wait_timer_;
 };
 
 }  // namespace
+
+int64_t requestWaitNs() { return t_request_wait_ns; }
 
 core::Result<tcp::endpoint> parseListenAddress(const std::string& s) {
   auto colon = s.rfind(':');

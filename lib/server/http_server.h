@@ -39,7 +39,20 @@ struct ServerConfig {
   // reload; open connections keep theirs). Unset: plain HTTP.
   std::function<std::shared_ptr<security::SslContext>()> tls_context;
   prometheus::Counter* tls_handshake_failures = nullptr;
+  // Plain HTTP: before reading each request, wait for its first bytes and read
+  // their kernel receive timestamp (SO_TIMESTAMPNS, a peek of one byte): how
+  // long the request lay in its socket before its I/O thread came to it
+  // (requestWaitNs()). One more system call per request; on with the
+  // slow-request log (request_wait_ms).
+  bool request_wait = false;
 };
+
+// The request being handed to the handler: how long its first bytes had been
+// in the socket when its connection's thread came to read it, in ns; -1 when
+// not measured (ServerConfig::request_wait off, TLS, a request already
+// buffered). Set on the connection's thread for the duration of the handler
+// call: read it at the start of the handler, on that thread.
+int64_t requestWaitNs();
 
 using Handler = std::function<void(Request&&, Responder)>;
 

@@ -107,6 +107,7 @@ std::vector<core::LogField> RequestTimer::fields(const Outcome& o, Clock::durati
   if (upstream_cpu_ns_ >= 0) f.emplace_back("upstream_thread_cpu_ms", ms(ns(upstream_cpu_ns_)));
   if (runqueue_total_ns_ >= 0) f.emplace_back("runqueue_wait_total_ms", ms(ns(runqueue_total_ns_)));
   if (o.answer_wait_ns >= 0) f.emplace_back("answer_wait_ms", ms(ns(o.answer_wait_ns)));
+  if (o.request_wait_ns >= 0) f.emplace_back("request_wait_ms", ms(ns(o.request_wait_ns)));
   f.emplace_back("status", std::to_string(o.status));
   f.emplace_back("series_in", std::to_string(o.series_in));
   f.emplace_back("series_out", std::to_string(o.series_out));

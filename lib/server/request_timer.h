@@ -25,6 +25,11 @@
 //                         helped with, this answer's callback); near the
 //                         upstream step, the answer waited for the thread;
 //                         near 0, for the upstream or for a CPU
+//   request_wait_ms       how long the request's first bytes had lain in its
+//                         socket when its I/O thread came to read them (kernel
+//                         receive timestamp): time before the start counted in
+//                         total_ms, spent waiting for the thread (another
+//                         connection's request on it) or for a CPU; plain HTTP
 //   processing_others, helper_busy_permille
 //                         what the decision to split the request or not saw
 //                         (request_split.h): other requests being processed at
@@ -83,6 +88,7 @@ class RequestTimer {
     // request or upstream, or a request under --web.split-request-bytes).
     int processing_others = -1;
     int helper_busy_permille = -1;
+    int64_t request_wait_ns = -1;  // requestWaitNs() (http_server.h); -1: not measured
   };
   // Logs the request (warn) if it took at least the threshold, counted to
   // `now`; true if it did. Call it where the answer is given.

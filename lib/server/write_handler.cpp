@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "pipeline/assembly.h"
 #include "server/forward_headers.h"
+#include "server/http_server.h"
 #include "server/request_split.h"
 #include "server/request_timer.h"
 
@@ -161,6 +162,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   };
 
   using Step = ProxyMetrics::WriteStep;
+  const int64_t request_wait_ns = requestWaitNs();  // set by the connection for this call
   RequestTimer timer(&metrics_, config_.slow_request_log);
   // The pool thread running this request: its upstream client forwards it, the next one helps.
   const size_t thread = pool_ ? pool_->currentIndex() : IoPool::kNotInPool;
@@ -244,6 +246,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   if (v2_in) metrics_.received_v2_requests.Increment();
   RequestTimer::Outcome outcome;
   outcome.thread = thread == IoPool::kNotInPool ? 0 : thread;
+  outcome.request_wait_ns = request_wait_ns;
   if (may_split) {
     outcome.processing_others = processing.others;
     outcome.helper_busy_permille = helper_busy;

@@ -22,6 +22,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "core/socket_wait.h"
 #include "core/yield_point.h"
 
 namespace cardinal::upstream {
@@ -326,14 +327,8 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     auto& socket = stream_->plain->socket();
     if (!stream_->timestamps || answer_wait_) return socket.read_some(buffer_.prepare(kReadBytes), ec);
     const auto space = buffer_.prepare(kReadBytes);
-    iovec iov{space.data(), space.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    const ssize_t n = ::recvmsg(socket.native_handle(), &msg, MSG_DONTWAIT);
+    int64_t wait_ns = -1;
+    const ssize_t n = core::receiveTimed(socket.native_handle(), space.data(), space.size(), MSG_DONTWAIT, &wait_ns);
     if (n < 0) {
       ec = beast::error_code(errno, boost::system::system_category());
       if (errno == EAGAIN || errno == EWOULDBLOCK) ec = net::error::would_block;
@@ -343,16 +338,7 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
       ec = net::error::eof;
       return 0;
     }
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
-      timespec arrived;
-      std::memcpy(&arrived, CMSG_DATA(c), sizeof arrived);
-      timespec now;
-      ::clock_gettime(CLOCK_REALTIME, &now);
-      const std::chrono::nanoseconds wait = std::chrono::seconds(now.tv_sec - arrived.tv_sec) +
-                                            std::chrono::nanoseconds(now.tv_nsec - arrived.tv_nsec);
-      answer_wait_ = std::max(std::chrono::nanoseconds(0), wait);
-    }
+    if (wait_ns >= 0) answer_wait_ = std::chrono::nanoseconds(wait_ns);
     ec = {};
     return static_cast<size_t>(n);
   }

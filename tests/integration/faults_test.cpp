@@ -277,6 +277,55 @@ TEST_CASE("--log.slow-requests: a request slower than the threshold is logged wi
   CHECK(logField(lines[1], "status") == "400");
 }
 
+TEST_CASE("--log.slow-requests: request_wait_ms is how long a request lay in its socket before its thread came") {
+  TempDir dir;
+  FakeUpstream upstream;
+  // Every answer held 5 ms, so that every request is logged (1 ms threshold).
+  upstream.script({}, HttpReply::withStatus(204).after(Millis(5)));
+  // One I/O thread: a request on a second connection waits for the first one's processing.
+  CardinalServer cardinal(dir, upstream.writeUrl(),
+                          {"--web.io-threads=1", "--aggregation.interval=1h", "--log.slow-requests=1ms",
+                           "--log.level=warn"});
+  INFO(describe(cardinal.process()));
+  const int64_t t = nowMs() - 60'000;
+  // Fresh series, a few hundred milliseconds in the stages; encoded before the clock starts.
+  prometheus::WriteRequest large;
+  for (int i = 0; i < 100'000; ++i)
+    addSeries(large, {{"__name__", "it_wait_seconds"}, {"instance", "host-" + std::to_string(i % 97)},
+                      {"n", std::to_string(i)}},
+              {{0.5 * i, t}});
+  const std::string large_body = encodeWriteRequest(large);
+  prometheus::WriteRequest small;
+  addSeries(small, {{"__name__", "it_wait_small_total"}, {"job", "it"}}, {{1, t}});
+
+  HttpResponse large_res;
+  std::thread other([&] { large_res = postRemoteWrite(cardinal.writeUrl(), large_body, Millis(60'000)); });
+  std::this_thread::sleep_for(Millis(100));  // the large request is being processed
+  auto small_res = postRemoteWrite(cardinal.writeUrl(), small);
+  other.join();
+  CHECK_MESSAGE(large_res.status == 204, large_res.summary());
+  CHECK_MESSAGE(small_res.status == 204, small_res.summary());
+
+  std::string large_line, small_line;
+  for (const auto& line : slowRequestLines(cardinal.process())) {
+    if (logField(line, "series_in") == "100000") large_line = line;
+    if (logField(line, "series_in") == "1") small_line = line;
+  }
+  CAPTURE(large_line);
+  CAPTURE(small_line);
+  REQUIRE(!large_line.empty());
+  REQUIRE(!small_line.empty());
+  // The large request came to an idle thread; the small one waited in its socket for the large
+  // one's processing (started 100 ms before it was sent, and lasting longer), and that wait is
+  // not in its total, which starts when its handling does.
+  const double large_wait = std::stod(logField(large_line, "request_wait_ms"));
+  const double small_wait = std::stod(logField(small_line, "request_wait_ms"));
+  CHECK(large_wait >= 0.0);
+  CHECK(large_wait < 50.0);
+  CHECK(small_wait >= 50.0);
+  CHECK(std::stod(logField(small_line, "total_ms")) < small_wait);
+}
+
 TEST_CASE("an upstream answer that arrives while its I/O thread processes another request is answered at once, "
           "not after that request") {
   TempDir dir;

@@ -1,0 +1,70 @@
+#include "core/socket_wait.h"
+
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+using cardinal::core::receiveTimed;
+
+namespace {
+// A connected pair of loopback TCP sockets: [0] the client, [1] the accepted end.
+struct LoopbackPair {
+  int fd[2] = {-1, -1};
+  LoopbackPair() {
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 1) == 0);
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    fd[0] = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(::connect(fd[0], reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    fd[1] = ::accept(listener, nullptr, nullptr);
+    REQUIRE(fd[1] >= 0);
+    ::close(listener);
+  }
+  ~LoopbackPair() {
+    for (int f : fd)
+      if (f >= 0) ::close(f);
+  }
+};
+}  // namespace
+
+TEST_CASE("receiveTimed: how long the data lay in the socket, from the kernel's receive timestamp") {
+  LoopbackPair p;
+  int64_t wait = 0;
+  char buf[8] = {};
+
+  SUBCASE("without SO_TIMESTAMPNS: the data, no wait") {
+    REQUIRE(::write(p.fd[0], "ab", 2) == 2);
+    // Blocking read: the data may not have crossed the loopback yet.
+    CHECK(receiveTimed(p.fd[1], buf, sizeof buf, 0, &wait) == 2);
+    CHECK(wait == -1);
+  }
+
+  SUBCASE("with it: at least the time the data waited; a peek leaves the data") {
+    const int on = 1;
+    REQUIRE(::setsockopt(p.fd[1], SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0);
+    REQUIRE(::write(p.fd[0], "ab", 2) == 2);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    CHECK(receiveTimed(p.fd[1], buf, 1, MSG_PEEK, &wait) == 1);
+    CHECK(buf[0] == 'a');
+    CHECK(wait >= 25'000'000);
+    CHECK(wait < 10'000'000'000);
+    CHECK(receiveTimed(p.fd[1], buf, sizeof buf, 0, &wait) == 2);  // still there, both bytes
+    CHECK(buf[0] == 'a');
+    CHECK(buf[1] == 'b');
+    CHECK(wait >= 25'000'000);
+  }
+
+  SUBCASE("nothing to read: recvmsg's answer, no wait") {
+    CHECK(receiveTimed(p.fd[1], buf, sizeof buf, MSG_DONTWAIT, &wait) == -1);
+    CHECK(wait == -1);
+  }
+}
