@@ -108,11 +108,15 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
 
   // The read timeout bounds the wait as it bounds a header read.
   void awaitRequest() {
+    awaiting_ = true;
     wait_timer_.expires_after(server_.config().read_timeout);
     wait_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) self->stream_.socket().cancel();  // the wait below ends with operation_aborted
+      // The wait below ends with operation_aborted (not the read after it, when
+      // the timer expired as the request came).
+      if (!ec && self->awaiting_) self->stream_.socket().cancel();
     });
     stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      self->awaiting_ = false;
       self->wait_timer_.cancel();
       if (ec) return self->close();
       // One byte peeked: the request stays in the socket for the parser.
@@ -235,6 +239,7 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
   // ServerConfig::request_wait: the socket gives receive timestamps; the wait
   // of the request being read (-1: not measured); the bound on awaitRequest().
   bool timestamps_ = false;
+  bool awaiting_ = false;
   int64_t request_wait_ns_ = -1;
   net::steady_timer wait_timer_;
 };

@@ -740,10 +740,15 @@ TEST_CASE("fault suite: connection flood and slow clients: closed by --web.max-c
   TempDir dir;
   FakeUpstream upstream;
   const auto rules = dir.writeFile("rules.yaml", kNoRules);
-  CardinalServer cardinal(dir, upstream.writeUrl(),
-                          {"--rules.file=" + rules.string(), "--cardinality.enabled=false",
-                           "--web.max-connections=" + std::to_string(kMaxConnections), "--web.read-timeout=2s",
-                           "--storage.path=" + dir.subdir("data").string()});
+  std::vector<std::string> flags{"--rules.file=" + rules.string(), "--cardinality.enabled=false",
+                                 "--web.max-connections=" + std::to_string(kMaxConnections), "--web.read-timeout=2s",
+                                 "--storage.path=" + dir.subdir("data").string()};
+  SUBCASE("") {}
+  SUBCASE("with the slow-request log, which awaits each request's first bytes apart (request_wait_ms)") {
+    flags.push_back("--log.slow-requests=1ms");
+    flags.push_back("--log.level=warn");
+  }
+  CardinalServer cardinal(dir, upstream.writeUrl(), flags);
   INFO(describe(cardinal.process()));
 
   // The well-behaved sender holds its keep-alive connection from before the flood, like
