@@ -97,6 +97,7 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
 
   void read() {
     request_wait_ns_ = -1;
+    read_started_ = std::chrono::steady_clock::now();
     // With timestamps (plain HTTP), first wait for the request's first bytes
     // and peek at when they arrived. Not when a request is already buffered
     // (pipelined): it arrived while the previous one was read.
@@ -106,10 +107,11 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
     readHeader();
   }
 
-  // The read timeout bounds the wait as it bounds a header read.
+  // The read timeout bounds the wait and the reading together, as it bounds
+  // a header read with the keep-alive idle time.
   void awaitRequest() {
     awaiting_ = true;
-    wait_timer_.expires_after(server_.config().read_timeout);
+    wait_timer_.expires_at(read_started_ + server_.config().read_timeout);
     wait_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       // The wait below ends with operation_aborted (not the read after it, when
       // the timer expired as the request came).
@@ -131,7 +133,7 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
     parser_.emplace();
     parser_->body_limit(server_.config().max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(server_.config().max_header_bytes));
-    beast::get_lowest_layer(stream_).expires_after(server_.config().read_timeout);
+    beast::get_lowest_layer(stream_).expires_at(read_started_ + server_.config().read_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->onHeader(ec); });
   }
@@ -241,6 +243,7 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
   bool timestamps_ = false;
   bool awaiting_ = false;
   int64_t request_wait_ns_ = -1;
+  std::chrono::steady_clock::time_point read_started_;  // of the request being read (the idle wait included)
   net::steady_timer wait_timer_;
 };
 
