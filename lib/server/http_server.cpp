@@ -288,6 +288,13 @@ void HttpServer::start() {
   if (!ep) throw std::runtime_error(ep.error());
   acceptor_.open(ep->protocol());
   acceptor_.set_option(net::socket_base::reuse_address(true));
+  if (config_.request_wait) {
+    // On the listener too: the kernel stamps received data only once some
+    // socket asked for it, so a request sent right after its connection
+    // (before the session asks) would otherwise come without a timestamp.
+    const int on = 1;
+    ::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+  }
   acceptor_.bind(*ep);
   acceptor_.listen(net::socket_base::max_listen_connections);
   accept();

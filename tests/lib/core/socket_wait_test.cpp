@@ -14,8 +14,12 @@ namespace {
 // A connected pair of loopback TCP sockets: [0] the client, [1] the accepted end.
 struct LoopbackPair {
   int fd[2] = {-1, -1};
-  LoopbackPair() {
+  // `listener_timestamps`: SO_TIMESTAMPNS on the listening socket, and "ab" written by the
+  // client before the connection is accepted.
+  explicit LoopbackPair(bool listener_timestamps = false) {
     const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int on = 1;
+    if (listener_timestamps) REQUIRE(::setsockopt(listener, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -25,6 +29,10 @@ struct LoopbackPair {
     REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
     fd[0] = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(::connect(fd[0], reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    if (listener_timestamps) {
+      REQUIRE(::write(fd[0], "ab", 2) == 2);
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    }
     fd[1] = ::accept(listener, nullptr, nullptr);
     REQUIRE(fd[1] >= 0);
     ::close(listener);
@@ -67,4 +75,13 @@ TEST_CASE("receiveTimed: how long the data lay in the socket, from the kernel's 
     CHECK(receiveTimed(p.fd[1], buf, sizeof buf, MSG_DONTWAIT, &wait) == -1);
     CHECK(wait == -1);
   }
+}
+
+TEST_CASE("receiveTimed: a connection accepted from a listener with SO_TIMESTAMPNS has it, for data sent "
+          "before the accept too") {
+  LoopbackPair p(true);
+  int64_t wait = 0;
+  char buf[8] = {};
+  CHECK(receiveTimed(p.fd[1], buf, sizeof buf, 0, &wait) == 2);
+  CHECK(wait >= 25'000'000);
 }
