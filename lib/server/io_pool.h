@@ -61,7 +61,8 @@ class IoPool {
   int pinnedCpu(size_t i) const { return pinned_[i]; }
 
   // How busy each thread was lately (thread_load.h): each thread opens its
-  // first window when run() starts it; the write handler ticks it per request.
+  // first window when run() starts it; the write handler ticks it per request
+  // (when it splits requests: the load is read for that only).
   ThreadLoad& load() { return load_; }
   const ThreadLoad& load() const { return load_; }
 

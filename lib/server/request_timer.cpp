@@ -6,16 +6,11 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <ctime>
+
+#include "server/thread_load.h"
 
 namespace cardinal::server {
 namespace {
-
-int64_t threadCpuNs() {
-  timespec ts{};
-  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 int64_t involuntarySwitches() {
   rusage ru{};

@@ -6,16 +6,19 @@
 
 namespace cardinal::server {
 
-namespace {
-int64_t readClock(clockid_t id) {
+int64_t threadCpuNs() {
   timespec ts{};
-  clock_gettime(id, &ts);
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
-}  // namespace
 
 ThreadLoad::Clocks ThreadLoad::systemClocks() {
-  return {[] { return readClock(CLOCK_MONOTONIC); }, [] { return readClock(CLOCK_THREAD_CPUTIME_ID); }};
+  return {[] {
+            timespec ts{};
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+          },
+          threadCpuNs};
 }
 
 ThreadLoad::ThreadLoad(size_t threads, std::chrono::nanoseconds window, Clocks clocks)

@@ -30,6 +30,10 @@
 
 namespace cardinal::server {
 
+// The calling thread's CPU time in ns (CLOCK_THREAD_CPUTIME_ID; 0 if the
+// kernel refused). A system call, not a vDSO read.
+int64_t threadCpuNs();
+
 class ThreadLoad {
  public:
   // Nanoseconds: the monotonic clock, and the calling thread's CPU time.

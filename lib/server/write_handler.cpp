@@ -166,7 +166,10 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   RequestTimer timer(&metrics_, config_.slow_request_log);
   // The pool thread running this request: its upstream client forwards it, the next one helps.
   const size_t thread = pool_ ? pool_->currentIndex() : IoPool::kNotInPool;
-  if (thread != IoPool::kNotInPool) pool_->load().tick(thread);
+  // Whether this server splits requests at all: then each request ticks its
+  // thread's load meter, which the split decision reads (thread_load.h).
+  const bool splits = thread != IoPool::kNotInPool && pool_->size() >= 2 && config_.split_min_bytes > 0;
+  if (splits) pool_->load().tick(thread);
   Scratch& s = t_scratch;
   ReleaseLarge release_large{s};
   // Counted from here to the end of handle() (the upstream exchange is not
@@ -202,8 +205,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   } abandon{split};
   const std::string_view whole(s.decompressed);
   core::Status decoded;
-  const bool may_split = thread != IoPool::kNotInPool && pool_->size() >= 2 && config_.split_min_bytes > 0 &&
-                         !v2_in && !v2_out && whole.size() >= config_.split_min_bytes;
+  const bool may_split = splits && !v2_in && !v2_out && whole.size() >= config_.split_min_bytes;
   const size_t helper = may_split ? (thread + 1) % pool_->size() : 0;
   const int helper_busy = may_split ? pool_->load().busyPermille(helper) : -1;
   if (may_split && helperFree(processing.others, helper_busy)) {

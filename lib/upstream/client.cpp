@@ -15,11 +15,9 @@
 #include <prometheus/registry.h>
 
 #include <sys/socket.h>
-#include <time.h>
 
 #include <cerrno>
 #include <charconv>
-#include <cstring>
 
 #include "core/log.h"
 #include "core/socket_wait.h"
