@@ -5,7 +5,8 @@
 // through once before timing, as compare.sh's latency phase does. Reports series per second;
 // the time per request is the iteration time.
 //   BM_SeedDecompress  snappy decompression of a pool body (compressed as the load generator does)
-//   BM_SeedDecode    decodeWriteRequest of a pool body (uncompressed)
+//   BM_SeedDecode    decodeWriteRequest of a pool body (uncompressed); its counters say what a
+//                    request is: body_bytes, compressed_bytes (pool means), labels_per_series
 //   BM_SeedProcess   processBatch: the label stages (plans cached), cardinality, merge
 //   BM_SeedProcessAfterSleep  BM_SeedProcess, the thread having slept (arg: us) before each
 //                    request, as an I/O thread does between requests below full load
@@ -118,6 +119,11 @@ void BM_SeedDecode(benchmark::State& state) {
     benchmark::DoNotOptimize(p.batch.series.data());
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kSeries));
+  size_t body = 0, zbody = 0;
+  for (size_t i = 0; i < kPool; ++i) body += p.pool[i].size(), zbody += p.compressed_pool[i].size();
+  state.counters["body_bytes"] = static_cast<double>(body) / kPool;
+  state.counters["compressed_bytes"] = static_cast<double>(zbody) / kPool;
+  state.counters["labels_per_series"] = static_cast<double>(p.batch.labels.size()) / p.batch.series.size();
 }
 
 // The stages on the pool's next request, timed; untimed before it: `before`,

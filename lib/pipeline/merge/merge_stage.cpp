@@ -83,7 +83,6 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
   // Float samples go to the merge state in one call at the end (addMany: one
   // lock per shard), then native histograms (a series with both: floats first, as always).
   thread_local std::vector<merge::MergeState::AddItem> items;
-  thread_local std::vector<merge::AddResult> results;
   thread_local std::vector<const codec::Series*> with_histograms;
   items.clear();
   with_histograms.clear();
@@ -165,11 +164,7 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
       absorb(s, info);
     }
   }
-  if (!items.empty()) {
-    results.resize(items.size());
-    ctx.merge->addMany(items, results, now);
-    for (size_t i = 0; i < items.size(); ++i) tally(results[i]);
-  }
+  if (!items.empty()) tally(ctx.merge->addMany(items, now));
   for (const codec::Series* s : with_histograms)  // their kind comes from their reset hint
     tally(ctx.merge->addHistograms(s->input_hash, batch.labelsOf(*s), s->hash, batch.histogramsOf(*s), now));
   if (metrics_) {

@@ -245,8 +245,19 @@ AddResult MergeState::add(uint64_t input_hash, std::span<const core::LabelView> 
   return addLocked(sh, {input_hash, output_labels, output_hash, kind, &opts, samples}, now_ms);
 }
 
-void MergeState::addMany(std::span<const AddItem> items, std::span<AddResult> results, int64_t now_ms) {
-  assert(results.size() >= items.size());
+AddResult& AddResult::operator+=(const AddResult& o) {
+  accepted += o.accepted;
+  duplicates += o.duplicates;
+  out_of_order += o.out_of_order;
+  over_cap += o.over_cap;
+  stale_markers += o.stale_markers;
+  nan += o.nan;
+  refused += o.refused;
+  return *this;
+}
+
+AddResult MergeState::addMany(std::span<const AddItem> items, int64_t now_ms) {
+  AddResult total;
   // Items grouped by shard, in their order within each shard (a counting sort:
   // two items of one input, hence of one output, keep their order).
   thread_local core::ShardGroups<kShards> groups;
@@ -264,9 +275,10 @@ void MergeState::addMany(std::span<const AddItem> items, std::span<AddResult> re
         sh.outputs.prefetch(ahead.output_hash);
         sh.inputs.prefetch({ahead.input_hash, ahead.output_hash});
       }
-      results[order[j]] = addLocked(sh, items[order[j]], now_ms);
+      total += addLocked(sh, items[order[j]], now_ms);
     }
   });
+  return total;
 }
 
 AddResult MergeState::addLocked(Shard& sh, const AddItem& item, int64_t now_ms) {

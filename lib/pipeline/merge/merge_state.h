@@ -180,6 +180,7 @@ struct AddResult {
   size_t refused = 0;        // refused: the output holds the other sample type (float vs native
                              // histogram), custom bucket bounds differ from the output's, or the
                              // native histogram is invalid
+  AddResult& operator+=(const AddResult& o);
 };
 
 class MergeState {
@@ -222,7 +223,9 @@ class MergeState {
   AddResult add(uint64_t input_hash, std::span<const core::LabelView> output_labels, uint64_t output_hash,
                 Kind kind, const Options& opts, std::span<const codec::Sample> samples, int64_t now_ms);
 
-  // add() for many input series (one request's): results[i] is items[i]'s.
+  // add() for many input series (one request's): returns the sum of their
+  // results (what callers count; a result per item would be 56 bytes written
+  // and read back per series, cache lines the merge tables need).
   // Each shard's lock is taken once, and the table lookups of the next items
   // are overlapped with the current one. Items of one output keep their order.
   struct AddItem {
@@ -233,7 +236,7 @@ class MergeState {
     const Options* opts = nullptr;
     std::span<const codec::Sample> samples;
   };
-  void addMany(std::span<const AddItem> items, std::span<AddResult> results, int64_t now_ms);
+  AddResult addMany(std::span<const AddItem> items, int64_t now_ms);
 
   // Absorbs one input series' native histograms (timestamp order), with the
   // identity, retry, out-of-order, cap and tombstone rules of add(). The
