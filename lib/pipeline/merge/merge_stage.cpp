@@ -74,7 +74,7 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
   // that gives them, so one family always merges one way: looked up once per
   // run of series of one family.
   FamilyMemo families(ctx);
-  uint64_t absorbed_series = 0, absorbed_samples = 0;
+  uint64_t absorbed_series = 0;
   static const merge::Options kDefaults;
   const merge::Options* opts = &kDefaults;
   int rule_type = -1;
@@ -90,14 +90,6 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
   // prometheus-cpp increment is a compare-and-swap on a line both I/O threads
   // write; a replayed request has a duplicate for every series).
   merge::AddResult totals;
-  auto tally = [&](const merge::AddResult& r) {
-    absorbed_samples += r.accepted + r.stale_markers;
-    totals.duplicates += r.duplicates;
-    totals.out_of_order += r.out_of_order;
-    totals.over_cap += r.over_cap;
-    totals.nan += r.nan;
-    totals.refused += r.refused;
-  };
   // Absorbs series `s` (its family just resolved by `families`) into the merge state.
   auto absorb = [&](codec::Series& s, const FamilyInfo& info) {
     const SeriesShape& shape = families.shape();
@@ -164,9 +156,9 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
       absorb(s, info);
     }
   }
-  if (!items.empty()) tally(ctx.merge->addMany(items, now));
+  if (!items.empty()) totals += ctx.merge->addMany(items, now);
   for (const codec::Series* s : with_histograms)  // their kind comes from their reset hint
-    tally(ctx.merge->addHistograms(s->input_hash, batch.labelsOf(*s), s->hash, batch.histogramsOf(*s), now));
+    totals += ctx.merge->addHistograms(s->input_hash, batch.labelsOf(*s), s->hash, batch.histogramsOf(*s), now);
   if (metrics_) {
     auto add = [](prometheus::Counter& c, size_t n) {
       if (n) c.Increment(static_cast<double>(n));
@@ -178,7 +170,7 @@ Outcome MergeStage::process(codec::SeriesBatch& batch, StageContext& ctx) const 
     add(metrics_->refused, totals.refused);
     if (absorbed_series) {
       metrics_->absorbed_series.Increment(static_cast<double>(absorbed_series));
-      metrics_->absorbed_samples.Increment(static_cast<double>(absorbed_samples));
+      metrics_->absorbed_samples.Increment(static_cast<double>(totals.accepted + totals.stale_markers));
     }
   }
   return any ? Outcome::kModified : Outcome::kUnchanged;

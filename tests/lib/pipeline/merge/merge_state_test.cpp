@@ -231,6 +231,67 @@ TEST_CASE("merge: out-of-order samples are ignored and counted") {
   CHECK(e.st.stats().out_of_order == 3);
 }
 
+TEST_CASE("merge: addMany returns the sum of its items' results and absorbs as add() one by one") {
+  // Items of every outcome over outputs in several shards, two items of one
+  // input among them (they keep their order): accepted samples, a retry, an
+  // out-of-order one, a NaN, a stale marker, and at the input cap an input
+  // that takes a tombstone's place and one that finds none left.
+  Config cfg;
+  cfg.max_inputs = 6;
+  std::vector<std::unique_ptr<LabelSet>> outs;
+  for (int i = 0; i < 4; ++i)
+    outs.push_back(std::make_unique<LabelSet>(Pairs{{"__name__", "x_total"}, {"k", std::to_string(i)}}));
+  struct Item {
+    uint64_t input;
+    size_t out;
+    std::vector<Sample> samples;
+  };
+  auto many = [&](MergeState& st, const std::vector<Item>& items, int64_t now) {
+    const Options opts;
+    std::vector<MergeState::AddItem> v;
+    for (const auto& it : items)
+      v.push_back({it.input, outs[it.out]->views(), outs[it.out]->hash(), Kind::kCounter, &opts, it.samples});
+    return st.addMany(v, now);
+  };
+  auto oneByOne = [&](Engine& e, const std::vector<Item>& items, int64_t now) {
+    AddResult sum;
+    for (const auto& it : items) sum += e.add(it.input, *outs[it.out], it.samples, now);
+    return sum;
+  };
+  Engine a(cfg), b(cfg);
+  const std::vector<Item> first{{1, 0, {{1000, 10}}}, {2, 1, {{1000, 5}}}, {3, 2, {{1000, 1}}},
+                                {4, 3, {{1000, 2}}}, {5, 0, {{1000, 3}}}};
+  CHECK(many(a.st, first, kT0).accepted == 5);
+  CHECK(oneByOne(b, first, kT0).accepted == 5);
+  const std::vector<Item> second{
+      {1, 0, {{2000, 12}, {3000, 15}}},  // two accepted
+      {2, 1, {{1000, 5}}},               // a retry: duplicate
+      {3, 2, {{500, 9}}},                // out of order
+      {4, 3, {{2000, std::nan("")}}},    // not a value
+      {5, 0, {{2000, kStale}}},          // retires input 5: a tombstone
+      {6, 1, {{2000, 4}}},               // the sixth input entry: at the cap, taken
+      {1, 0, {{4000, 16}}},              // input 1 again, after its first item
+  };
+  const AddResult ra = many(a.st, second, kT0 + 1000), rb = oneByOne(b, second, kT0 + 1000);
+  for (const AddResult& r : {ra, rb}) {
+    CHECK(r.accepted == 4);  // 12, 15, 4, 16
+    CHECK(r.duplicates == 1);
+    CHECK(r.out_of_order == 1);
+    CHECK(r.nan == 1);
+    CHECK(r.stale_markers == 1);
+    CHECK(r.over_cap == 0);
+    CHECK(r.refused == 0);
+  }
+  CHECK(rows(a.emit(kT0 + 1000)) == rows(b.emit(kT0 + 1000)));
+  // Two new inputs at the cap with one tombstone: one of them takes its place
+  // (which one depends on the order of their shards), the other is refused.
+  const AddResult r3 = many(a.st, {{7, 2, {{5000, 8}}}, {8, 3, {{5000, 1}}}, {1, 0, {{5000, 20}}}}, kT0 + 2000);
+  CHECK(r3.accepted == 2);
+  CHECK(r3.over_cap == 1);
+  // Input 1 contributed 10 + 2 + 3 + 1 + 4, input 5 its 3 before it retired.
+  CHECK(samplesFor(a.emit(kT0 + 2000), outs[0]->pairs()).at(0).value == 23);
+}
+
 TEST_CASE("merge counters: NaN and infinite values are skipped and counted") {
   Engine e;
   LabelSet out({{"__name__", "x_total"}});
