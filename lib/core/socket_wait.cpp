@@ -7,6 +7,11 @@
 
 namespace cardinal::core {
 
+bool enableReceiveTimestamps(int fd) {
+  const int on = 1;
+  return ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
+}
+
 ssize_t receiveTimed(int fd, void* buf, size_t len, int flags, int64_t* wait_ns) {
   *wait_ns = -1;
   iovec iov{buf, len};

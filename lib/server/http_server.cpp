@@ -44,11 +44,7 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
         metrics_(metrics),
         wait_timer_(stream_.get_executor()) {
     metrics_.connections.Increment();
-    if (server_.config().request_wait) {
-      const int on = 1;
-      timestamps_ =
-          ::setsockopt(stream_.socket().native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
-    }
+    if (server_.config().request_wait) timestamps_ = core::enableReceiveTimestamps(stream_.socket().native_handle());
   }
   Session(tcp::socket&& socket, std::shared_ptr<security::SslContext> ctx, HttpServer& server,
           std::shared_ptr<HttpServer::Counters> counters, size_t context, ProxyMetrics& metrics)
@@ -292,8 +288,7 @@ void HttpServer::start() {
     // On the listener too: the kernel stamps received data only once some
     // socket asked for it, so a request sent right after its connection
     // (before the session asks) would otherwise come without a timestamp.
-    const int on = 1;
-    ::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+    core::enableReceiveTimestamps(acceptor_.native_handle());
   }
   acceptor_.bind(*ep);
   acceptor_.listen(net::socket_base::max_listen_connections);

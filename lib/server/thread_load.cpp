@@ -6,19 +6,18 @@
 
 namespace cardinal::server {
 
-int64_t threadCpuNs() {
+namespace {
+int64_t clockNs(clockid_t id) {
   timespec ts{};
-  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+  if (clock_gettime(id, &ts) != 0) return 0;
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
+}  // namespace
+
+int64_t threadCpuNs() { return clockNs(CLOCK_THREAD_CPUTIME_ID); }
 
 ThreadLoad::Clocks ThreadLoad::systemClocks() {
-  return {[] {
-            timespec ts{};
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-          },
-          threadCpuNs};
+  return {[] { return clockNs(CLOCK_MONOTONIC); }, threadCpuNs};
 }
 
 ThreadLoad::ThreadLoad(size_t threads, std::chrono::nanoseconds window, Clocks clocks)

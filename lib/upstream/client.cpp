@@ -210,10 +210,8 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
     beast::error_code ec;
     auto& socket = stream_->plain->socket();
     if (!socket.non_blocking()) socket.non_blocking(true, ec);  // for this thread's reads and writes only
-    if (!ec && client_.config_.answer_timestamps && !stream_->timestamps) {
-      const int on = 1;
-      stream_->timestamps = ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
-    }
+    if (!ec && client_.config_.answer_timestamps && !stream_->timestamps)
+      stream_->timestamps = core::enableReceiveTimestamps(socket.native_handle());
     if (!ec) http::write(*stream_->plain, *serializer_, ec);
     if (!ec) {
       // A receiver on this host was just woken by the write: let it answer now.

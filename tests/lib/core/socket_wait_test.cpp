@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+using cardinal::core::enableReceiveTimestamps;
 using cardinal::core::receiveTimed;
 
 namespace {
@@ -18,8 +19,7 @@ struct LoopbackPair {
   // client before the connection is accepted.
   explicit LoopbackPair(bool listener_timestamps = false) {
     const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-    const int on = 1;
-    if (listener_timestamps) REQUIRE(::setsockopt(listener, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0);
+    if (listener_timestamps) REQUIRE(enableReceiveTimestamps(listener));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -57,8 +57,7 @@ TEST_CASE("receiveTimed: how long the data lay in the socket, from the kernel's 
   }
 
   SUBCASE("with it: at least the time the data waited; a peek leaves the data") {
-    const int on = 1;
-    REQUIRE(::setsockopt(p.fd[1], SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0);
+    REQUIRE(enableReceiveTimestamps(p.fd[1]));
     REQUIRE(::write(p.fd[0], "ab", 2) == 2);
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
     CHECK(receiveTimed(p.fd[1], buf, 1, MSG_PEEK, &wait) == 1);
