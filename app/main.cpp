@@ -66,6 +66,7 @@ struct Options {
   std::string listen_address = "0.0.0.0:9192";
   size_t io_threads = std::max(1u, std::thread::hardware_concurrency());
   bool io_threads_pin = false;
+  bool io_threads_spread = true;
   milliseconds read_timeout{60'000};
   milliseconds write_timeout{30'000};
   size_t max_connections = 1024;
@@ -121,6 +122,10 @@ void defineFlags(core::FlagSet& f, Options& o) {
   f.addBool("web.io-threads-pin", &o.io_threads_pin,
             "Pin I/O thread i to the i-th CPU the process may use (for hosts or cpusets where the proxy's CPUs are "
             "its own: lower latency at low and medium load; a thread cannot leave a CPU another busy process shares)");
+  f.addBool("web.io-threads-spread", &o.io_threads_spread,
+            "An I/O thread that starts processing a request on the CPU where another I/O thread waits with a request "
+            "of its own moves to another CPU (the kernel may queue both on one CPU while another idles); no effect "
+            "with --web.io-threads-pin");
   f.addDuration("web.read-timeout", &o.read_timeout, "Time allowed to receive one whole request, keep-alive idle time included");
   f.addDuration("web.write-timeout", &o.write_timeout, "Time allowed to send one response");
   f.addBytes("web.split-request-bytes", &o.split_request_bytes, "Decompressed size from which a remote-write 1.0 request (to a 1.0 upstream) is decoded, processed and encoded in parts (about 48 KiB each, at most 8) by its I/O thread and another one when one is free (no other request processed, or one and the other thread busy less than 80% of late); 0: never");
@@ -429,7 +434,7 @@ int run(Options& o) {
   }
   // One io_context per I/O thread (server/io_pool.h); the first also runs the listener,
   // signals, timers and the merged-series sender.
-  server::IoPool io_pool(o.io_threads, o.io_threads_pin);
+  server::IoPool io_pool(o.io_threads, o.io_threads_pin, o.io_threads_spread);
   net::io_context& ioc = io_pool.main();
 
   upstream::ClientConfig ccfg;
@@ -556,6 +561,8 @@ int run(Options& o) {
         metrics.plan_cache_replayed.Increment(replayed - metrics.plan_cache_replayed.Value());
       if (missed > metrics.plan_cache_missed.Value())
         metrics.plan_cache_missed.Increment(missed - metrics.plan_cache_missed.Value());
+      if (const auto moves = static_cast<double>(io_pool.spread().moves()); moves > metrics.io_thread_moves.Value())
+        metrics.io_thread_moves.Increment(moves - metrics.io_thread_moves.Value());
       schedule_emit();
     });
   };
@@ -723,7 +730,9 @@ int run(Options& o) {
                  {"listen", ep.address().to_string() + ":" + std::to_string(ep.port())},
                  {"upstream", url->scheme + "://" + url->hostHeader() + url->target},
                  {"upstream_protocol", std::string(codec::protocolName(*upstream_protocol))},
-                 {"io_threads", std::to_string(o.io_threads) + (o.io_threads_pin ? " (pinned)" : "")},
+                 {"io_threads", std::to_string(o.io_threads) + (o.io_threads_pin                   ? " (pinned)"
+                                                                : io_pool.spread().enabled() ? " (spread)"
+                                                                                             : "")},
                  {"rule_files", std::to_string(o.rule_files.size())},
                  {"rules", std::to_string(rules.current().rules->rules.size())},
                  {"stages", std::to_string(pipeline.size())},

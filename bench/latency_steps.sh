@@ -31,21 +31,12 @@ source "$(dirname "$0")/lib.sh"
 bench_init latency-steps
 cd "$work"
 start_sink
-PORT=$(free_port)
-# shellcheck disable=SC2086
-"${CARDINAL:-$B/cardinal}" --web.listen-address="127.0.0.1:$PORT" --upstream.url="http://127.0.0.1:$SP/api/v1/write" \
-  --storage.path=st --log.level=warn --log.slow-requests=1ms ${FLAGS:-} > cardinal.log 2>&1 &
-C=$!; pids+=("$C")
-wait_ready "http://127.0.0.1:$PORT/-/ready" "$C" cardinal cardinal.log
-load() {
-  "$B/cardinal_loadgen" --url="http://127.0.0.1:$PORT/api/v1/write" --mix=seed --fresh-ratio="$FRESH_RATIO" \
-    --seed="$SEED" --pool="$POOL" --series-per-request="$SERIES" --concurrency="$CONCURRENCY" --rate="$RATE" "$@"
-}
-load --requests="$POOL" > warmup.json 2> warmup.err
+start_logged_cardinal
+seed_load --requests="$POOL" > warmup.json 2> warmup.err
 curl -sf "http://127.0.0.1:$PORT/metrics" > before.txt
 cpu0=$(cpu_ticks "$C")
 start=$(date +%s.%N)
-load --duration="$DURATION" > load.json 2> load.err
+seed_load --duration="$DURATION" > load.json 2> load.err
 cpu1=$(cpu_ticks "$C")
 curl -sf "http://127.0.0.1:$PORT/metrics" > after.txt
 python3 - before.txt after.txt load.json warmup.json cardinal.log "$start" "$cpu0 $cpu1 $(getconf CLK_TCK)" <<'PY'

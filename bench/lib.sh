@@ -63,3 +63,21 @@ wait_ready() {
   done
   echo "$(basename "$0"): $3 did not become ready; its log:" >&2; tail -30 "$4" >&2; exit 1
 }
+
+# The half-load scripts (latency_steps.sh, tail_sched.sh): Cardinal ($CARDINAL, else $B/cardinal,
+# with $FLAGS) on a free loopback port in front of the sink ($SP), logging every request of 1 ms
+# or more to cardinal.log in the current directory; sets PORT and C (its pid).
+start_logged_cardinal() {
+  PORT=$(free_port)
+  # shellcheck disable=SC2086
+  "${CARDINAL:-$B/cardinal}" --web.listen-address="127.0.0.1:$PORT" --upstream.url="http://127.0.0.1:$SP/api/v1/write" \
+    --storage.path=st --log.level=warn --log.slow-requests=1ms ${FLAGS:-} > cardinal.log 2>&1 &
+  C=$!; pids+=("$C")
+  wait_ready "http://127.0.0.1:$PORT/-/ready" "$C" cardinal cardinal.log
+}
+# seed_load ARGS...: cardinal_loadgen with compare.sh's seed workload ($FRESH_RATIO, $SEED, $POOL,
+# $SERIES, $CONCURRENCY) at $RATE requests/s against the Cardinal of start_logged_cardinal.
+seed_load() {
+  "$B/cardinal_loadgen" --url="http://127.0.0.1:$PORT/api/v1/write" --mix=seed --fresh-ratio="$FRESH_RATIO" \
+    --seed="$SEED" --pool="$POOL" --series-per-request="$SERIES" --concurrency="$CONCURRENCY" --rate="$RATE" "$@"
+}

@@ -21,7 +21,8 @@ namespace {
 size_t atLeastOne(size_t threads) { return threads == 0 ? 1 : threads; }
 }  // namespace
 
-IoPool::IoPool(size_t threads, bool pin) : pin_(pin), load_(atLeastOne(threads)) {
+IoPool::IoPool(size_t threads, bool pin, bool spread)
+    : pin_(pin), load_(atLeastOne(threads)), spread_(atLeastOne(threads), spread && !pin) {
   threads = atLeastOne(threads);
   pinned_.assign(threads, -1);
   for (size_t i = 0; i < threads; ++i) {
@@ -71,6 +72,7 @@ void IoPool::run() {
       }
     }
     load_.start(i);
+    spread_.attach(i);
     contexts_[i]->run();
     if (pinned_[i] >= 0) pthread_setaffinity_np(pthread_self(), sizeof allowed, &allowed);
     t_pool = nullptr;

@@ -21,6 +21,10 @@
 // each starting on a cold core (measured: BENCHMARKS.md, session 13). Pinned,
 // a thread cannot leave a CPU that another busy process shares either, so it
 // is for hosts (or cpusets) where the proxy's CPUs are its own.
+//
+// Spreading (--web.io-threads-spread, on by default; off when pinned): a
+// thread that starts processing on the CPU where another processing thread
+// waits moves to another CPU (thread_spread.h).
 
 #include <cstddef>
 #include <memory>
@@ -30,6 +34,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "server/thread_load.h"
+#include "server/thread_spread.h"
 
 namespace cardinal::server {
 
@@ -37,7 +42,7 @@ class IoPool {
  public:
   static constexpr size_t kNotInPool = static_cast<size_t>(-1);
 
-  explicit IoPool(size_t threads, bool pin = false);
+  explicit IoPool(size_t threads, bool pin = false, bool spread = true);
   IoPool(const IoPool&) = delete;
   IoPool& operator=(const IoPool&) = delete;
 
@@ -65,6 +70,10 @@ class IoPool {
   // (when it splits requests: the load is read for that only).
   ThreadLoad& load() { return load_; }
   const ThreadLoad& load() const { return load_; }
+  // Busy threads kept on different CPUs (thread_spread.h); each thread
+  // attaches itself when run() starts it.
+  ThreadSpread& spread() { return spread_; }
+  const ThreadSpread& spread() const { return spread_; }
 
  private:
   using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
@@ -74,6 +83,7 @@ class IoPool {
   bool pin_ = false;
   std::vector<int> pinned_;
   ThreadLoad load_;
+  ThreadSpread spread_;
 };
 
 }  // namespace cardinal::server

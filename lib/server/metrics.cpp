@@ -78,6 +78,13 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& r)
                             .Name("cardinal_plan_cache_series_total")
                             .Register(r)
                             .Add({{"result", "missed"}})),
+      io_thread_moves(prometheus::BuildCounter()
+                          .Name("cardinal_io_thread_moves_total")
+                          .Help("Times an I/O thread that started processing on the CPU where another processing I/O "
+                                "thread waited moved to another CPU (--web.io-threads-spread). Updated each "
+                                "aggregation interval.")
+                          .Register(r)
+                          .Add({})),
       split_shared(prometheus::BuildCounter()
                        .Name("cardinal_split_requests_total")
                        .Help("Requests decoded, processed and encoded in parts by two I/O threads "

@@ -51,6 +51,9 @@ struct ProxyMetrics {
   // (brought up to date each aggregation interval).
   prometheus::Counter& plan_cache_replayed;
   prometheus::Counter& plan_cache_missed;
+  // I/O threads moved off a CPU where another processing I/O thread waited
+  // (server/thread_spread.h), brought up to date each aggregation interval.
+  prometheus::Counter& io_thread_moves;
   // Requests cut into parts for two threads (--web.split-request-bytes), by
   // how the parts went through the stages: some on another I/O thread
   // (shared), all on the request's own thread because no other was free in

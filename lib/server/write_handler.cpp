@@ -179,6 +179,19 @@ void WriteHandler::handle(Request&& req, Responder respond) {
     const int others = n.fetch_add(1, std::memory_order_relaxed);
     ~Processing() { n.fetch_sub(1, std::memory_order_relaxed); }
   } processing{processing_};
+  // Keeps this thread off a CPU where another processing I/O thread waits
+  // (thread_spread.h): checked now and between the steps.
+  struct Spread {
+    ThreadSpread* spread;
+    size_t thread;
+    void check() const {
+      if (spread) spread->busy(thread);
+    }
+    ~Spread() {
+      if (spread) spread->idle(thread);
+    }
+  } spread{thread != IoPool::kNotInPool && pool_->spread().enabled() ? &pool_->spread() : nullptr, thread};
+  spread.check();
   metrics_.received_compressed_bytes.Increment(static_cast<double>(req.body().size()));
   if (auto st = codec::decompress(req.body(), config_.limits, s.decompressed); !st) {
     metrics_.countRejected("decompress");
@@ -211,7 +224,12 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   if (may_split && helperFree(processing.others, helper_busy)) {
     split = SplitRequest::acquire();
     if (split->start({whole, &config_.limits, &pipeline_, &rules, &state, &clock_, config_.dry_run, run_stages})) {
-      boost::asio::post(pool_->context(helper), [split] { split->runAsHelper(); });
+      boost::asio::post(pool_->context(helper), [split, pool = pool_, helper] {
+        ThreadSpread& spread = pool->spread();
+        spread.busy(helper);
+        split->runAsHelper();
+        spread.idle(helper);
+      });
       if (!split->decode()) {
         // Decoded whole, the error names the series and byte of the request.
         split->abandon();
@@ -231,6 +249,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
     return finish(withWritten(textResponse(http::status::bad_request, decoded.error())));
   }
   timer.lap(Step::kDecode);
+  spread.check();
   // The request's series: one batch, or the parts of a split request.
   std::array<codec::SeriesBatch*, SplitRequest::kMaxParts> batches{&s.batch};
   size_t nbatches = 1;

@@ -6,6 +6,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -271,6 +272,22 @@ TEST_CASE("split requests: while another request is processed, split when the he
   }
 }
 
+// Every thread's allowed CPUs (Cpus_allowed_list of /proc/<pid>/task/*/status).
+std::vector<std::string> threadCpuLists(int pid) {
+  std::vector<std::string> lists;
+  const auto tasks = std::filesystem::path("/proc") / std::to_string(pid) / "task";
+  for (const auto& t : std::filesystem::directory_iterator(tasks)) {
+    std::ifstream status(t.path() / "status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("Cpus_allowed_list:", 0) != 0) continue;
+      std::string list = line.substr(line.find(':') + 1);
+      list.erase(0, list.find_first_not_of(" \t"));
+      lists.push_back(list);
+    }
+  }
+  return lists;
+}
+
 TEST_CASE("pinned I/O threads (--web.io-threads-pin) each keep to one CPU and serve as before") {
   cpu_set_t mine;
   CPU_ZERO(&mine);
@@ -284,17 +301,8 @@ TEST_CASE("pinned I/O threads (--web.io-threads-pin) each keep to one CPU and se
   // Every thread's allowed CPUs, from /proc: the two I/O threads have one each (two different
   // ones when there are two), every other thread (background, file watchers) all of them.
   std::vector<std::string> single, wide;
-  const auto tasks = std::filesystem::path("/proc") / std::to_string(cardinal.process().pid()) / "task";
-  for (const auto& t : std::filesystem::directory_iterator(tasks)) {
-    std::ifstream status(t.path() / "status");
-    for (std::string line; std::getline(status, line);) {
-      if (line.rfind("Cpus_allowed_list:", 0) != 0) continue;
-      std::string list = line.substr(line.find(':') + 1);
-      list.erase(0, list.find_first_not_of(" \t"));
-      const bool one = list.find_first_of(",-") == std::string::npos;
-      (one ? single : wide).push_back(list);
-    }
-  }
+  for (const auto& list : threadCpuLists(cardinal.process().pid()))
+    (list.find_first_of(",-") == std::string::npos ? single : wide).push_back(list);
   CAPTURE(cpus);
   if (cpus >= 2) {
     REQUIRE(single.size() == 2);
@@ -305,6 +313,66 @@ TEST_CASE("pinned I/O threads (--web.io-threads-pin) each keep to one CPU and se
   }
   // And the proxy serves as it does unpinned: a request cut into parts reaches Prometheus whole.
   checkSplitAndStored(cardinal, prom, "it_pinned_stored", 3000);
+}
+
+std::string startedLine(CardinalServer& cardinal) {
+  std::ifstream log(cardinal.process().logFile());
+  for (std::string line; std::getline(log, line);)
+    if (line.find("msg=\"cardinal started\"") != std::string::npos) return line;
+  return "";
+}
+
+TEST_CASE("spread I/O threads (--web.io-threads-spread, on by default): concurrent requests all stored, every "
+          "thread keeps all its CPUs, moves counted; off when set false") {
+  TempDir dir;
+  PrometheusServer prom(dir, {});
+  CardinalServer cardinal(dir, prom.writeUrl(),
+                          {"--web.split-request-bytes=1", "--web.io-threads=2", "--cardinality.enabled=false",
+                           "--aggregation.interval=1s"});
+  CHECK(startedLine(cardinal).find("io_threads=\"2 (spread)\"") != std::string::npos);
+  const auto before = threadCpuLists(cardinal.process().pid());
+  REQUIRE(!before.empty());
+  // Four senders at once, so that both I/O threads process requests at the same time (and a
+  // thread may be moved): every request answered, every sample stored.
+  const int64_t t = nowMs() - 30'000;
+  std::vector<std::thread> senders;
+  std::atomic<int> ok{0};
+  for (int k = 0; k < 4; ++k)
+    senders.emplace_back([&, k] {
+      for (int r = 0; r < 10; ++r) {
+        const auto res = postRemoteWrite(cardinal.writeUrl(), numbered("it_spread_" + std::to_string(k), 2000, t + r));
+        if (res.status == 204) ++ok;
+      }
+    });
+  for (auto& s : senders) s.join();
+  CHECK(ok == 40);
+  for (int k = 0; k < 4; ++k) {
+    const std::string name = "it_spread_" + std::to_string(k);
+    auto req = numbered(name, 2000, t);
+    auto expected = expectedFrom(req);
+    for (int r = 1; r < 10; ++r) {
+      auto more = expectedFrom(numbered(name, 2000, t + r));
+      for (auto& [labels, samples] : more) expected[labels].insert(samples.begin(), samples.end());
+    }
+    auto diff = diffStored(expected, expected, prom.api().rawSamples("{__name__=\"" + name + "\"}", "5m"));
+    CHECK_MESSAGE(diff.empty(), diff.report());
+  }
+  // A move gives the thread its CPUs back: every thread (some start later) may use what every
+  // thread could use before the load, all the CPUs the proxy may use.
+  const auto after = threadCpuLists(cardinal.process().pid());
+  const std::set<std::string> lists_before(before.begin(), before.end()), lists_after(after.begin(), after.end());
+  CHECK(lists_before.size() == 1);
+  CHECK(lists_after == lists_before);
+  // The counter is exported (brought up to date each aggregation interval).
+  std::this_thread::sleep_for(Millis(1500));
+  const auto moves = cardinal.metric("cardinal_io_thread_moves_total");
+  REQUIRE(moves.has_value());
+  MESSAGE("I/O thread moves under this load: " << *moves);
+
+  CardinalServer off(dir, prom.writeUrl(), {"--web.io-threads=2", "--web.io-threads-spread=false"}, "off");
+  const std::string line = startedLine(off);
+  CHECK(line.find("io_threads=2 ") != std::string::npos);
+  CHECK(line.find("spread") == std::string::npos);
 }
 
 }  // namespace cardinal::integration
