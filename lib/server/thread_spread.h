@@ -7,13 +7,13 @@
 // one, having just run, counts as cache-hot, so an idle CPU does not pull it
 // over until a balancing tick milliseconds later. At half load on the 2-CPU
 // development machine bench/tail_sched.sh found 32-127 ms of such waits in
-// 8 s, most of them in the slowest 1% of the requests (BENCHMARKS.md, session
-// 20).
+// 8 s, in 10-27 of the 62 slowest requests (BENCHMARKS.md, session 20).
 //
-// Each I/O thread calls busy(i) when it starts processing a request and
-// between its steps: it publishes its CPU, and when another I/O thread that
-// is processing published the same CPU and is runnable there
-// (/proc/self/task/<tid>/stat: state R, that processor), that thread is
+// Each I/O thread calls busy(i) when it starts processing a request and once
+// it is decoded (a split request's helper when it starts its parts): it
+// publishes its CPU, and when another I/O thread that is processing published
+// the same CPU and is runnable there (/proc/self/task/<tid>/stat: state R,
+// that processor), that thread is
 // waiting for this CPU (this one runs on it), so this one moves to another CPU
 // it may use: its affinity is narrowed to the others (the kernel moves it at
 // once) and given back right away, so only this one move is forced. idle(i)

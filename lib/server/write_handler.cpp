@@ -180,7 +180,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
     ~Processing() { n.fetch_sub(1, std::memory_order_relaxed); }
   } processing{processing_};
   // Keeps this thread off a CPU where another processing I/O thread waits
-  // (thread_spread.h): checked now and between the steps.
+  // (thread_spread.h): checked now and once the request is decoded.
   struct Spread {
     ThreadSpread* spread;
     size_t thread;
