@@ -29,6 +29,15 @@ std::optional<TaskCpu> parseTaskStat(std::string_view stat) {
   return t;
 }
 
+cpu_set_t spreadTargets(const cpu_set_t& allowed, int cpu, const cpu_set_t& avoid) {
+  cpu_set_t others = allowed;
+  if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_CLR(cpu, &others);
+  cpu_set_t free_ones;
+  CPU_XOR(&free_ones, &others, &avoid);
+  CPU_AND(&free_ones, &free_ones, &others);  // others, less avoid
+  return CPU_COUNT(&free_ones) > 0 ? free_ones : others;
+}
+
 namespace {
 
 // The state and CPU of thread `tid` of this process, read from /proc.
@@ -44,16 +53,15 @@ std::optional<TaskCpu> taskCpu(int tid) {
   return parseTaskStat(std::string_view(buf, static_cast<size_t>(n)));
 }
 
-// Moves the calling thread off `cpu`: its affinity narrowed to the other CPUs
-// it may use (the kernel migrates it before the call returns), then given
+// Moves the calling thread off `cpu` (spreadTargets: its affinity narrowed,
+// the kernel migrates it before the call returns), then gives its affinity
 // back. False when there is no other CPU or the kernel refused.
-bool moveOff(int cpu) {
+bool moveOff(int cpu, const cpu_set_t& avoid) {
   cpu_set_t allowed;
-  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || cpu >= CPU_SETSIZE) return false;
-  cpu_set_t others = allowed;
-  CPU_CLR(cpu, &others);
-  if (CPU_COUNT(&others) == 0) return false;
-  if (sched_setaffinity(0, sizeof others, &others) != 0) return false;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return false;
+  const cpu_set_t target = spreadTargets(allowed, cpu, avoid);
+  if (CPU_COUNT(&target) == 0) return false;
+  if (sched_setaffinity(0, sizeof target, &target) != 0) return false;
   sched_setaffinity(0, sizeof allowed, &allowed);
   return true;
 }
@@ -77,7 +85,13 @@ bool ThreadSpread::busy(size_t i) {
     const auto other = taskCpu(tid);
     // Runnable on this CPU while this thread runs here: it waits for it.
     if (!other || other->state != 'R' || other->processor != cpu) continue;
-    if (!moveOff(cpu)) return false;
+    cpu_set_t avoid;  // where the other processing threads are (on many CPUs: not onto one of them)
+    CPU_ZERO(&avoid);
+    for (size_t k = 0; k < size_; ++k) {
+      const int c = slots_[k].cpu.load(std::memory_order_relaxed);
+      if (k != i && c >= 0 && c < CPU_SETSIZE) CPU_SET(c, &avoid);
+    }
+    if (!moveOff(cpu, avoid)) return false;
     moves_.fetch_add(1, std::memory_order_relaxed);
     slots_[i].cpu.store(sched_getcpu(), std::memory_order_relaxed);
     return true;

@@ -15,13 +15,16 @@
 // the same CPU and is runnable there (/proc/self/task/<tid>/stat: state R,
 // that processor), that thread is
 // waiting for this CPU (this one runs on it), so this one moves to another CPU
-// it may use: its affinity is narrowed to the others (the kernel moves it at
+// it may use, one where no other processing I/O thread published itself if
+// there is one: its affinity is narrowed to those (the kernel moves it at
 // once) and given back right away, so only this one move is forced. idle(i)
 // when it stops processing. The checks cost a vDSO call and a relaxed load per
 // other thread; the /proc read happens only when two published CPUs are equal.
 //
 // Disabled (busy() publishes nothing) with pinned threads
 // (--web.io-threads-pin), with one thread, or by --web.io-threads-spread=false.
+
+#include <sched.h>
 
 #include <atomic>
 #include <cstddef>
@@ -40,6 +43,11 @@ struct TaskCpu {
   int processor = -1;
 };
 std::optional<TaskCpu> parseTaskStat(std::string_view stat);
+
+// Where a thread on `cpu` moves: the `allowed` CPUs other than `cpu` and not
+// in `avoid` (where other processing I/O threads are), or, when that leaves
+// none, the allowed ones other than `cpu`; empty when `cpu` is the only one.
+cpu_set_t spreadTargets(const cpu_set_t& allowed, int cpu, const cpu_set_t& avoid);
 
 class ThreadSpread {
  public:

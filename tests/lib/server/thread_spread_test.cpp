@@ -16,6 +16,7 @@
 
 using namespace cardinal;
 using server::parseTaskStat;
+using server::spreadTargets;
 using server::ThreadSpread;
 
 namespace {
@@ -102,6 +103,28 @@ TEST_CASE("ThreadSpread: parseTaskStat reads a task's state and last CPU") {
   CHECK_FALSE(parseTaskStat("12 (x)").has_value());
   CHECK_FALSE(parseTaskStat("12 (x) R 1 2 3").has_value());
   CHECK_FALSE(parseTaskStat(line.substr(0, line.rfind(" 7 0 0 0"))).has_value());
+}
+
+TEST_CASE("ThreadSpread: spreadTargets leaves out the thread's CPU and, while others remain, the busy threads' CPUs") {
+  auto set = [](std::initializer_list<int> cpus) {
+    cpu_set_t s;
+    CPU_ZERO(&s);
+    for (int c : cpus) CPU_SET(c, &s);
+    return s;
+  };
+  auto list = [](const cpu_set_t& s) {
+    std::vector<int> v;
+    for (int c = 0; c < 16; ++c)
+      if (CPU_ISSET(c, &s)) v.push_back(c);
+    return v;
+  };
+  const auto four = set({0, 1, 2, 3});
+  CHECK(list(spreadTargets(four, 1, set({}))) == std::vector<int>{0, 2, 3});
+  CHECK(list(spreadTargets(four, 1, set({1, 2}))) == std::vector<int>{0, 3});  // not onto another busy thread
+  CHECK(list(spreadTargets(four, 1, set({0, 2, 3}))) == std::vector<int>{0, 2, 3});  // all busy: any other
+  CHECK(list(spreadTargets(set({0, 1}), 0, set({1}))) == std::vector<int>{1});  // two CPUs: the other one
+  CHECK(list(spreadTargets(set({5}), 5, set({}))).empty());  // one CPU: nowhere
+  CHECK(list(spreadTargets(set({2, 7}), 3, set({}))) == std::vector<int>{2, 7});  // not on an allowed one
 }
 
 TEST_CASE("ThreadSpread: off with one thread or when disabled; busy() then moves nothing") {
