@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <climits>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -311,8 +312,9 @@ SenderReport runOtelSender(const TempDir& dir, const SenderOptions& o) {
 // ---------------------------------------------------------------------------------------------
 // RecordingForwarder
 
-RecordingForwarder::RecordingForwarder(std::string upstream_write_url)
+RecordingForwarder::RecordingForwarder(std::string upstream_write_url, std::shared_ptr<FirstWriteGate> gate)
     : upstream_(std::move(upstream_write_url)),
+      gate_(std::move(gate)),
       server_([this](const HttpRequestRecord& r) { return handle(r); }) {}
 
 HttpReply RecordingForwarder::handle(const HttpRequestRecord& req) {
@@ -331,11 +333,47 @@ HttpReply RecordingForwarder::handle(const HttpRequestRecord& req) {
        {"Content-Type", "Content-Encoding", "X-Prometheus-Remote-Write-Version", "User-Agent"}) {
     if (auto v = req.headers.get(h)) headers.emplace_back(h, *v);
   }
-  HttpResponse res = httpPost(upstream_, req.body, headers, Millis(10000));
+  HttpResponse res;
+  if (gate_ && !gate_->done.load()) {
+    std::lock_guard first(gate_->mu);
+    res = httpPost(upstream_, req.body, headers, Millis(10000));
+    gate_->done = true;
+  } else {
+    res = httpPost(upstream_, req.body, headers, Millis(10000));
+  }
   std::lock_guard lock(mu_);
   ++requests_;
   names_.insert(names.begin(), names.end());
-  if (res.status / 100 != 2) failures_.push_back(res.summary());
+  if (res.status / 100 != 2) {
+    // What was refused: the request's series and sample timestamps (a receiver's "out of
+    // bounds" or "out of order" names one sample, not the one that set the bound).
+    std::string what = res.summary();
+    if (auto decoded = decodeWriteRequest(req.body)) {
+      int64_t lo = INT64_MAX, hi = INT64_MIN;
+      std::string newest, listing;
+      int listed = 0;
+      for (const auto& ts : decoded->timeseries()) {
+        std::string name;
+        for (const auto& l : ts.labels())
+          if (l.name() == "__name__") name = l.value();
+        for (const auto& smp : ts.samples()) {
+          lo = std::min<int64_t>(lo, smp.timestamp());
+          if (smp.timestamp() > hi) {
+            hi = smp.timestamp();
+            newest = name;
+          }
+          if (listed++ < 40) listing += "\n  " + name + " @" + std::to_string(smp.timestamp());
+        }
+        for (const auto& h : ts.histograms()) {
+          if (listed++ < 40) listing += "\n  " + name + " (native histogram) @" + std::to_string(h.timestamp());
+        }
+      }
+      what += "\nrequest: " + std::to_string(decoded->timeseries_size()) + " series, sample timestamps " +
+              std::to_string(lo) + " .. " + std::to_string(hi) + " (newest: " + newest + "), forwarded at " +
+              std::to_string(nowMs()) + listing;
+    }
+    failures_.push_back(what);
+  }
   if (res.status == 0) return HttpReply::withStatus(503, "forwarder: " + res.error);
   return HttpReply::withStatus(res.status, res.body);
 }

@@ -12,6 +12,7 @@
 // skips it. The Collector runs the configuration files of deploy/otelcol/ as they are, with
 // ports and endpoints passed through the environment (${env:VAR} in those files).
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -119,12 +120,24 @@ struct SenderOptions {
 SenderReport runOtelSender(const TempDir& dir, const SenderOptions& options);
 std::string otelSenderBinary();  // $CARDINAL_OTEL_SENDER_BIN, REQUIREd
 
+// Forwarders that write to one fresh Prometheus share one: the first request any of them
+// forwards goes alone, the others wait until Prometheus answered it. Prometheus 2.42 sets its
+// head's time range from the first sample written to it, and a second write arriving at that
+// moment can see the range half set (minimum set, maximum not yet) and have every sample refused
+// as "out of bounds" (tsdb Head.initTime, then appendableMinValidTime: the unset maximum,
+// math.MinInt64, less half a chunk range wraps around); seen once in CI with two Cardinals
+// writing their first requests together.
+struct FirstWriteGate {
+  std::mutex mu;
+  std::atomic<bool> done{false};
+};
+
 // A remote-write hop between a Cardinal and Prometheus that records which metric names passed
 // through it, then forwards each request unchanged (body and remote-write headers) and passes
 // Prometheus's answer back. One per Cardinal shows which replica handled which family.
 class RecordingForwarder {
  public:
-  explicit RecordingForwarder(std::string upstream_write_url);
+  explicit RecordingForwarder(std::string upstream_write_url, std::shared_ptr<FirstWriteGate> gate = nullptr);
   std::string writeUrl() const { return server_.baseUrl() + "/api/v1/write"; }
   std::set<std::string> metricNames() const;
   size_t requestCount() const;
@@ -134,6 +147,7 @@ class RecordingForwarder {
   HttpReply handle(const HttpRequestRecord& req);
 
   std::string upstream_;
+  std::shared_ptr<FirstWriteGate> gate_;
   mutable std::mutex mu_;
   std::set<std::string> names_;
   size_t requests_ = 0;

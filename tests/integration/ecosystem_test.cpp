@@ -396,8 +396,9 @@ TEST_CASE(
   TempDir dir("cardinal-eco-scale");
   PrometheusServer prom(dir, receiverOptions());
   // Each Cardinal forwards through its own recorder, which tells which families it handled.
-  RecordingForwarder tap1(prom.writeUrl());
-  RecordingForwarder tap2(prom.writeUrl());
+  const auto first_write = std::make_shared<FirstWriteGate>();  // see FirstWriteGate
+  RecordingForwarder tap1(prom.writeUrl(), first_write);
+  RecordingForwarder tap2(prom.writeUrl(), first_write);
   CardinalServer cardinal1(dir, tap1.writeUrl(), kCardinalFlags, "cardinal1");
   CardinalServer cardinal2(dir, tap2.writeUrl(), kCardinalFlags, "cardinal2");
   const std::string pair1_otlp = otlpEndpoint();
