@@ -335,14 +335,18 @@ TEST_CASE("spread I/O threads (--web.io-threads-spread, on by default): concurre
   // Four senders at once, so that both I/O threads process requests at the same time (and a
   // thread may be moved): every request answered, every sample stored.
   const int64_t t = nowMs() - 30'000;
-  std::vector<std::thread> senders;
   std::atomic<int> ok{0};
+  auto send = [&](int k, int r) {
+    const auto res = postRemoteWrite(cardinal.writeUrl(), numbered("it_spread_" + std::to_string(k), 2000, t + r));
+    if (res.status == 204) ++ok;
+  };
+  // The first request alone: a fresh Prometheus 2.42 can refuse a write that arrives while the
+  // first one sets its head's time range (see FirstWriteGate in ecosystem_peers.h).
+  send(0, 0);
+  std::vector<std::thread> senders;
   for (int k = 0; k < 4; ++k)
     senders.emplace_back([&, k] {
-      for (int r = 0; r < 10; ++r) {
-        const auto res = postRemoteWrite(cardinal.writeUrl(), numbered("it_spread_" + std::to_string(k), 2000, t + r));
-        if (res.status == 204) ++ok;
-      }
+      for (int r = k == 0 ? 1 : 0; r < 10; ++r) send(k, r);
     });
   for (auto& s : senders) s.join();
   CHECK(ok == 40);
