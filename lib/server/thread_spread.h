@@ -64,6 +64,28 @@ class ThreadSpread {
   // Moves made so far (all threads).
   uint64_t moves() const { return moves_.load(std::memory_order_relaxed); }
 
+  // Thread i processing for the scope's life: busy(i) when made, idle(i) when
+  // gone, check() for busy(i) again between steps. A null or disabled spread
+  // makes a scope that does nothing.
+  class Scope {
+   public:
+    Scope(ThreadSpread* spread, size_t i) : spread_(spread && spread->enabled() ? spread : nullptr), i_(i) {
+      check();
+    }
+    ~Scope() {
+      if (spread_) spread_->idle(i_);
+    }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+    void check() const {
+      if (spread_) spread_->busy(i_);
+    }
+
+   private:
+    ThreadSpread* spread_;
+    size_t i_;
+  };
+
  private:
   struct alignas(64) Slot {
     std::atomic<int> cpu{-1};  // -1: not processing

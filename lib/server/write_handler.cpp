@@ -181,17 +181,7 @@ void WriteHandler::handle(Request&& req, Responder respond) {
   } processing{processing_};
   // Keeps this thread off a CPU where another processing I/O thread waits
   // (thread_spread.h): checked now and once the request is decoded.
-  struct Spread {
-    ThreadSpread* spread;
-    size_t thread;
-    void check() const {
-      if (spread) spread->busy(thread);
-    }
-    ~Spread() {
-      if (spread) spread->idle(thread);
-    }
-  } spread{thread != IoPool::kNotInPool && pool_->spread().enabled() ? &pool_->spread() : nullptr, thread};
-  spread.check();
+  ThreadSpread::Scope spread(thread != IoPool::kNotInPool ? &pool_->spread() : nullptr, thread);
   metrics_.received_compressed_bytes.Increment(static_cast<double>(req.body().size()));
   if (auto st = codec::decompress(req.body(), config_.limits, s.decompressed); !st) {
     metrics_.countRejected("decompress");
@@ -225,10 +215,8 @@ void WriteHandler::handle(Request&& req, Responder respond) {
     split = SplitRequest::acquire();
     if (split->start({whole, &config_.limits, &pipeline_, &rules, &state, &clock_, config_.dry_run, run_stages})) {
       boost::asio::post(pool_->context(helper), [split, pool = pool_, helper] {
-        ThreadSpread& spread = pool->spread();
-        spread.busy(helper);
+        ThreadSpread::Scope busy(&pool->spread(), helper);
         split->runAsHelper();
-        spread.idle(helper);
       });
       if (!split->decode()) {
         // Decoded whole, the error names the series and byte of the request.

@@ -890,13 +890,16 @@ size_t parseLabelSet(std::string_view text, size_t pos, Labels& out) {
 
 }  // namespace
 
-std::vector<std::string> slowRequestLines(const Process& process) {
+std::vector<std::string> logLines(const Process& process, std::string_view msg) {
+  const std::string wanted = "msg=\"" + std::string(msg) + "\"";
   std::vector<std::string> out;
   std::istringstream in(process.logContents());
   for (std::string line; std::getline(in, line);)
-    if (line.find("msg=\"slow write request\"") != std::string::npos) out.push_back(line);
+    if (line.find(wanted) != std::string::npos) out.push_back(line);
   return out;
 }
+
+std::vector<std::string> slowRequestLines(const Process& process) { return logLines(process, "slow write request"); }
 
 std::string logField(const std::string& line, const std::string& key) {
   const auto at = line.find(" " + key + "=");

@@ -298,8 +298,9 @@ StoredDiff diffStored(const ExpectedSamples& must_have, const ExpectedSamples& m
                       const StoredSeries& stored);
 bool sameValue(double a, double b);
 
-// Cardinal's log: the lines of `process` with msg="slow write request" (--log.slow-requests),
-// and the value of `key=` in a log line ("" if absent).
+// Cardinal's log: the lines of `process` with msg="<msg>", those with msg="slow write request"
+// (--log.slow-requests), and the value of `key=` in a log line ("" if absent).
+std::vector<std::string> logLines(const Process& process, std::string_view msg);
 std::vector<std::string> slowRequestLines(const Process& process);
 std::string logField(const std::string& line, const std::string& key);
 

@@ -316,10 +316,8 @@ TEST_CASE("pinned I/O threads (--web.io-threads-pin) each keep to one CPU and se
 }
 
 std::string startedLine(CardinalServer& cardinal) {
-  std::ifstream log(cardinal.process().logFile());
-  for (std::string line; std::getline(log, line);)
-    if (line.find("msg=\"cardinal started\"") != std::string::npos) return line;
-  return "";
+  const auto lines = logLines(cardinal.process(), "cardinal started");
+  return lines.empty() ? "" : lines.front();
 }
 
 TEST_CASE("spread I/O threads (--web.io-threads-spread, on by default): concurrent requests all stored, every "
@@ -352,12 +350,10 @@ TEST_CASE("spread I/O threads (--web.io-threads-spread, on by default): concurre
   CHECK(ok == 40);
   for (int k = 0; k < 4; ++k) {
     const std::string name = "it_spread_" + std::to_string(k);
-    auto req = numbered(name, 2000, t);
-    auto expected = expectedFrom(req);
-    for (int r = 1; r < 10; ++r) {
-      auto more = expectedFrom(numbered(name, 2000, t + r));
-      for (auto& [labels, samples] : more) expected[labels].insert(samples.begin(), samples.end());
-    }
+    ExpectedSamples expected;
+    for (int r = 0; r < 10; ++r)
+      for (auto& [labels, samples] : expectedFrom(numbered(name, 2000, t + r)))
+        expected[labels].insert(samples.begin(), samples.end());
     auto diff = diffStored(expected, expected, prom.api().rawSamples("{__name__=\"" + name + "\"}", "5m"));
     CHECK_MESSAGE(diff.empty(), diff.report());
   }
