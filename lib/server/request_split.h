@@ -76,8 +76,13 @@ bool sharesSeries(std::span<const codec::SeriesBatch* const> batches, std::vecto
 class SplitRequest {
  public:
   static constexpr size_t kMaxParts = 8;
-  // Decompressed bytes per part, about: ~250 series of the seed workload.
-  static constexpr size_t kPartBytes = 48u << 10;
+  // Decompressed bytes per part, about: ~420 series of the seed workload, 4
+  // parts of its 2,000-series requests. Each part pays the stages' per-batch
+  // costs (shard locks, group sorts, a snappy call) and a yield point; 7
+  // parts of 48 KiB cost 30 us more per request than 4 on one thread
+  // (BM_SeedSplitAlone), and at half load 4 parts had the lower p99
+  // (bench/ab_latency.sh; BENCHMARKS.md, session 21).
+  static constexpr size_t kPartBytes = 80u << 10;
 
   // What the request runs on. The request's thread owns all of it and does
   // not return before process() (or abandon()) returned.

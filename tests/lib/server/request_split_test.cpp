@@ -153,8 +153,8 @@ TEST_CASE("SplitRequest: parts taken by two threads, or all by the caller when n
   pipeline::WriteState state{types, cache, nullptr, nullptr};
   core::ManualClock clock{1000};
   codec::Limits limits;
-  // About 4 parts' worth (SplitRequest::kPartBytes each).
-  const std::string raw = serialize(numbered(4000));
+  // About 5 parts' worth (SplitRequest::kPartBytes each).
+  const std::string raw = serialize(numbered(8000));
   REQUIRE(raw.size() > 3 * server::SplitRequest::kPartBytes);
   server::SplitRequest::Job job;
   job.body = raw;
@@ -221,7 +221,7 @@ TEST_CASE("SplitRequest: parts taken by two threads, or all by the caller when n
     check(*r);
   }
   SUBCASE("a series in two parts: the caller runs the parts in order, the helper leaves") {
-    prometheus::WriteRequest req = numbered(4000);
+    prometheus::WriteRequest req = numbered(8000);
     *req.add_timeseries() = makeSeries({{"__name__", "split_total"}, {"n", "0"}}, {{2000, 9.0}});
     const std::string twice = serialize(req);
     auto j = job;
@@ -236,7 +236,7 @@ TEST_CASE("SplitRequest: parts taken by two threads, or all by the caller when n
   }
   SUBCASE("over the series limit only together: decode() says decode it whole") {
     codec::Limits tight;
-    tight.max_series_per_request = 3999;
+    tight.max_series_per_request = 7999;
     auto j = job;
     j.limits = &tight;
     auto r = server::SplitRequest::acquire();
