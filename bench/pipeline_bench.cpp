@@ -13,7 +13,8 @@
 //   BM_SeedProcessAfterSweep  BM_SeedProcess, other memory (arg: MiB) written in a random line
 //                    order before each request: what evicting the caches alone costs, for contrast
 //   BM_SeedEncode    encodeForProtocol + snappy of what processBatch left
-//   BM_SeedSplitAlone  the three above for a request cut in parts, on one thread
+//   BM_SeedSplitAlone  the three above for a request cut in parts, on one thread (arg: the
+//                    part size in KiB; the proxy's is SplitRequest::kPartBytes)
 // No metrics are attached to the stages (the proxy's prometheus-cpp counters are not counted).
 #include <benchmark/benchmark.h>
 
@@ -187,7 +188,7 @@ void BM_SeedSplitAlone(benchmark::State& state) {
   Proxy& p = proxy();
   auto ws = p.assembly->writeState();
   std::string body;
-  size_t k = 0;
+  size_t k = 0, parts = 0;
   for (auto _ : state) {
     // In the proxy the body was just decompressed: in cache, as here.
     state.PauseTiming();
@@ -201,11 +202,14 @@ void BM_SeedSplitAlone(benchmark::State& state) {
     job.rules = &p.snapshot;
     job.state = &ws;
     job.clock = &p.clock;
+    job.part_bytes = static_cast<size_t>(state.range(0)) << 10;
     if (!r->start(job) || !r->decode()) die("the request was not split");
     benchmark::DoNotOptimize(r->process());
     for (size_t i = 0; i < r->parts(); ++i)
       if (!r->encoded(i)) r->encode(i);
+    parts = r->parts();
   }
+  state.counters["parts"] = static_cast<double>(parts);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kSeries));
 }
 
@@ -235,5 +239,5 @@ BENCHMARK(BM_SeedProcess)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SeedProcessAfterSleep)->Arg(3000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SeedProcessAfterSweep)->Arg(8)->Arg(32)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SeedEncode)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_SeedSplitAlone)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SeedSplitAlone)->Arg(48)->Arg(80)->Arg(96)->Arg(192)->Unit(benchmark::kMicrosecond);
 BENCHMARK_MAIN();

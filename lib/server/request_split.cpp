@@ -74,7 +74,7 @@ std::shared_ptr<SplitRequest> SplitRequest::acquire() {
 }
 
 bool SplitRequest::start(const Job& job) {
-  const size_t want = std::clamp<size_t>(job.body.size() / kPartBytes, 2, kMaxParts);
+  const size_t want = std::clamp<size_t>(job.body.size() / std::max<size_t>(job.part_bytes, 1), 2, kMaxParts);
   const std::vector<size_t> cuts = codec::splitPoints(job.body, want);
   if (cuts.empty()) return false;
   job_ = job;

@@ -79,9 +79,9 @@ class SplitRequest {
   // Decompressed bytes per part, about: ~420 series of the seed workload, 4
   // parts of its 2,000-series requests. Each part pays the stages' per-batch
   // costs (shard locks, group sorts, a snappy call) and a yield point; 7
-  // parts of 48 KiB cost 30 us more per request than 4 on one thread
-  // (BM_SeedSplitAlone), and at half load 4 parts had the lower p99
-  // (bench/ab_latency.sh; BENCHMARKS.md, session 21).
+  // parts of 48 KiB cost 16-43 us more per request than 4 on one thread
+  // (BM_SeedSplitAlone/48 against /80), and at half load 4 parts had the
+  // lower p99 (bench/ab_latency.sh; BENCHMARKS.md, session 21).
   static constexpr size_t kPartBytes = 80u << 10;
 
   // What the request runs on. The request's thread owns all of it and does
@@ -95,6 +95,7 @@ class SplitRequest {
     const core::Clock* clock = nullptr;
     bool dry_run = false;
     bool run_stages = true;  // false: the codec-only baseline (decode, learn types, encode)
+    size_t part_bytes = kPartBytes;  // the proxy's; BM_SeedSplitAlone times others
   };
   // How the parts went through the stages (cardinal_split_requests_total{stages}).
   enum class Shared { kShared, kAlone, kInOrder };

@@ -246,6 +246,26 @@ TEST_CASE("SplitRequest: parts taken by two threads, or all by the caller when n
     r->abandon();
     helper.join();
   }
+  SUBCASE("the part size sets the number of parts, between 2 and kMaxParts") {
+    auto j = job;
+    j.part_bytes = raw.size() / 3;
+    auto r = server::SplitRequest::acquire();
+    REQUIRE(r->start(j));
+    CHECK(r->parts() == 3);
+    r->abandon();
+    j.part_bytes = raw.size() * 2;  // under one part's worth: still two
+    REQUIRE(r->start(j));
+    CHECK(r->parts() == 2);
+    r->abandon();
+    j.part_bytes = 1;
+    REQUIRE(r->start(j));
+    CHECK(r->parts() == server::SplitRequest::kMaxParts);
+    r->abandon();
+    j.part_bytes = server::SplitRequest::kPartBytes;  // the proxy's: this body is 5 parts' worth
+    REQUIRE(r->start(j));
+    CHECK(r->parts() == raw.size() / server::SplitRequest::kPartBytes);
+    r->abandon();
+  }
   SUBCASE("too small to cut: start() says no") {
     auto j = job;
     const std::string one = serialize(numbered(1));
