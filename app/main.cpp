@@ -556,13 +556,13 @@ int run(Options& o) {
       merge_metrics.state_tombstones.Set(tombstones);
       metrics.plan_cache_plans.Set(plans);
       metrics.plan_cache_bytes.Set(plan_bytes);
-      // The caches keep running totals; the counters take what was added since.
-      if (replayed > metrics.plan_cache_replayed.Value())
-        metrics.plan_cache_replayed.Increment(replayed - metrics.plan_cache_replayed.Value());
-      if (missed > metrics.plan_cache_missed.Value())
-        metrics.plan_cache_missed.Increment(missed - metrics.plan_cache_missed.Value());
-      if (const auto moves = static_cast<double>(io_pool.spread().moves()); moves > metrics.io_thread_moves.Value())
-        metrics.io_thread_moves.Increment(moves - metrics.io_thread_moves.Value());
+      // The caches and the spread keep running totals; the counters take what was added since.
+      auto catchUp = [](prometheus::Counter& counter, double total) {
+        if (total > counter.Value()) counter.Increment(total - counter.Value());
+      };
+      catchUp(metrics.plan_cache_replayed, replayed);
+      catchUp(metrics.plan_cache_missed, missed);
+      catchUp(metrics.io_thread_moves, static_cast<double>(io_pool.spread().moves()));
       schedule_emit();
     });
   };
