@@ -128,7 +128,7 @@ void defineFlags(core::FlagSet& f, Options& o) {
             "with --web.io-threads-pin");
   f.addDuration("web.read-timeout", &o.read_timeout, "Time allowed to receive one whole request, keep-alive idle time included");
   f.addDuration("web.write-timeout", &o.write_timeout, "Time allowed to send one response");
-  f.addBytes("web.split-request-bytes", &o.split_request_bytes, "Decompressed size from which a remote-write 1.0 request (to a 1.0 upstream) is decoded, processed and encoded in parts (about 48 KiB each, at most 8) by its I/O thread and another one when one is free (no other request processed, or one and the other thread busy less than 80% of late); 0: never");
+  f.addBytes("web.split-request-bytes", &o.split_request_bytes, "Decompressed size from which a remote-write 1.0 request (to a 1.0 upstream) is decoded, processed and encoded in parts (about 80 KiB each, at most 8) by its I/O thread and another one when one is free (no other request processed, or one and the other thread busy less than 80% of late); 0: never");
   f.addCount("web.max-connections", &o.max_connections, "Maximum simultaneous client connections; more are closed at accept");
   f.addString("web.tls-cert-file", &o.tls_cert_file, "PEM certificate chain for TLS on the listener (with --web.tls-key-file); unset: plain HTTP. Re-read on reload and when the file changes");
   f.addString("web.tls-key-file", &o.tls_key_file, "PEM private key of --web.tls-cert-file");
