@@ -59,6 +59,9 @@ for s in steps:
     all_ir += d["Ir"]
     print(f"  {s:<11}{d['Ir']:>12,.0f}{d['Ir'] / 2000:>11,.0f}{d['D1mr']:>10,.0f}{d['D1mw']:>10,.0f}")
 print(f"  {'request':<11}{all_ir:>12,.0f}{all_ir / 2000:>11,.0f}")
+bad = [s for s in steps if totals(f"{work}/{s}.21")["Ir"] <= totals(f"{work}/{s}.1")["Ir"]]
+if bad:  # the function was renamed or no longer runs in its benchmark: the toggle counted nothing
+    sys.exit(f"instructions.sh: no instructions counted for {', '.join(bad)}: check the step's function name")
 if top:
     def selfcost(path):
         out = subprocess.run(["callgrind_annotate", "--show=Ir", "--threshold=100", path], capture_output=True, text=True).stdout
