@@ -13,7 +13,7 @@
 #   bench/instructions.sh [PIPELINE_BENCH...]   default: build/bench/cardinal_pipeline_bench
 #   (cmake --preset bench && cmake --build build/bench --target cardinal_pipeline_bench)
 #   Env: TOP (0: also list the N functions with the most instructions of their own in `process`)
-# Needs valgrind (Debian package valgrind). About 2 minutes per binary.
+# Needs valgrind (Debian package valgrind). About 3 minutes per binary (10 runs under callgrind).
 set -euo pipefail
 command -v valgrind > /dev/null || { echo "$0: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
 [ $# -ge 1 ] || set -- build/bench/cardinal_pipeline_bench
