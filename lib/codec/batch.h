@@ -108,6 +108,10 @@ struct Series {
   // name-then-value labels with one-byte lengths, sorted on the wire, and
   // samples), so equal bytes up to the last label mean equal label sets.
   bool canonical = false;
+  // With `canonical`: core::labelWireCheck of raw's label fields (its bytes
+  // from the start to the end of the last label), computed while the decoder
+  // had them at hand; what a label-set plan is checked against.
+  uint64_t wire_check = 0;
   // The series' shape, set by the decoders (shaped = true): its metric name
   // (a view into the __name__ value) and whether it has `le` / `quantile`
   // labels. Those three labels are protected, so no stage changes the shape.

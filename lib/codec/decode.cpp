@@ -208,11 +208,13 @@ struct FastLimits {
   size_t max_name;
   size_t max_value;
   bool short_ok;  // no one-byte length exceeds the name and value limits
+  const core::HashKey& key;  // for Series::wire_check
   explicit FastLimits(const Limits& l)
       : max_labels(l.max_labels_per_series),
         max_name(l.max_label_name_bytes),
         max_value(l.max_label_value_bytes),
-        short_ok(max_name >= 127 && max_value >= 127) {}
+        short_ok(max_name >= 127 && max_value >= 127),
+        key(core::HashKey::random()) {}
 };
 
 // The fast path for a series as every sender writes it: only labels (field 1)
@@ -238,6 +240,7 @@ bool fastSeries(std::string_view msg, const FastLimits limits, SeriesBatch& b, S
   const char* prev_name = nullptr;
   size_t prev_len = 0;
   int64_t last_ts = INT64_MIN;
+  const char* label_end = msg.data();  // the end of the last label field
   while (p < end) {
     if (end - p < 2 || p[1] >= 0x80) return false;
     const size_t len = p[1];
@@ -278,6 +281,7 @@ bool fastSeries(std::string_view msg, const FastLimits limits, SeriesBatch& b, S
       // the ASCII check (tags and one-byte lengths are ASCII).
       h = core::hashBytesOr(std::string_view(value, vl), core::hashBytesOr(std::string_view(name, nl), h, bits), bits);
       b.labels.push_back({std::string_view(name, nl), std::string_view(value, vl)});
+      label_end = value + vl;
     } else if (p[0] == 0x12) {
       // Sample: 0x09 double 0x10 varint, exactly `len` bytes.
       if (len < 11 || q[0] != 0x09 || q[9] != 0x10) return false;
@@ -316,6 +320,7 @@ bool fastSeries(std::string_view msg, const FastLimits limits, SeriesBatch& b, S
   s.hash = core::finishLabelsHash(h, label_count);
   s.input_hash = s.hash;
   s.canonical = true;
+  s.wire_check = core::labelWireCheck(msg.substr(0, static_cast<size_t>(label_end - msg.data())), limits.key);
   s.shaped = true;
   return true;
 }

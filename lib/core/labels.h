@@ -40,6 +40,14 @@ inline uint64_t hashLabels(std::span<const LabelView> labels) {
   return hashLabelsWith(labels, [](std::string_view s, uint64_t seed) { return hashBytes(s, seed); });
 }
 
+// The keyed check of a label set's canonical bytes (a 1.0 series' label
+// fields, as the decoder's fast path reads them: codec::Series::wire_check):
+// what a label-set plan keeps to know it is applied to the set it was made
+// from (pipeline/plan_cache.h). Keyed with the process' secret.
+inline uint64_t labelWireCheck(std::string_view wire, const HashKey& key = HashKey::random()) {
+  return hashBytesKeyed(wire, key, wire.size());
+}
+
 inline bool labelsSorted(std::span<const LabelView> labels) {
   return std::is_sorted(labels.begin(), labels.end(),
                         [](const LabelView& a, const LabelView& b) { return a.name < b.name; });

@@ -1,6 +1,7 @@
 #include "pipeline/pipeline.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "core/hash.h"
 #include "core/yield_point.h"
@@ -45,7 +46,7 @@ struct PlanScratch {
     uint32_t label_begin;  // the label set as received (still in the label pool
     uint32_t label_count;  // after a stage gave the series a new one)
     uint64_t key;
-    std::string_view wire;  // SeriesPlan::labelWire of the received labels, when canonical
+    std::optional<uint64_t> wire_check;  // of the received labels, when canonical (Series::wire_check)
   };
   std::vector<Miss> misses;
   std::vector<SeriesCount> counts;
@@ -90,15 +91,13 @@ bool Pipeline::runLabelStagesPlanned(codec::SeriesBatch& batch, StageContext& ct
     t.keys.push_back(core::hashCombine(s.hash, generation));
   }
   // The label bytes stand for the label set only in the canonical encoding.
-  auto wireOf = [&](const codec::Series& s, std::span<const core::LabelView> labels) {
-    return s.canonical ? SeriesPlan::labelWire(s.raw, labels) : std::string_view();
-  };
+  auto wireOf = [](const codec::Series& s) { return s.canonical ? std::optional(s.wire_check) : std::nullopt; };
   // Applied under the plan cache's shard lock: the new labels are copied
   // into the batch, so nothing points into the plan once this returns.
   plans.visitMany(t.keys, t.hit, [&](size_t j, const SeriesPlan& plan) {
     codec::Series& s = batch.series[t.items[j]];
     const auto labels = batch.labelsOf(s);
-    if (!plan.madeFrom(labels, wireOf(s, labels))) return false;
+    if (!plan.madeFrom(labels, wireOf(s))) return false;
     for (prometheus::Counter* c : plan.counts()) addReplay(t.replay, c);
     if (plan.merge()) s.merge = true;
     // The cardinality stage runs seen() for every series it reaches right
@@ -128,7 +127,7 @@ bool Pipeline::runLabelStagesPlanned(codec::SeriesBatch& batch, StageContext& ct
     codec::Series& s = batch.series[t.items[j]];
     if (t.hit[j]) s.planned = true;
     else if (plans.admits(t.keys[j]))
-      t.misses.push_back({t.items[j], s.label_begin, s.label_count, t.keys[j], wireOf(s, batch.labelsOf(s))});
+      t.misses.push_back({t.items[j], s.label_begin, s.label_count, t.keys[j], wireOf(s)});
   }
   for (auto& [counter, n] : t.replay) counter->Increment(static_cast<double>(n));
 
@@ -152,7 +151,7 @@ bool Pipeline::runLabelStagesPlanned(codec::SeriesBatch& batch, StageContext& ct
     if (s.dropped) kind = SeriesPlan::Kind::kDropped;
     else if (s.label_begin != m.label_begin || s.label_count != m.label_count) kind = SeriesPlan::Kind::kRewritten;
     std::span<const core::LabelView> received(batch.labels.data() + m.label_begin, m.label_count);
-    plans.put(m.key, SeriesPlan::make(received, m.wire, kind, batch.labelsOf(s), s.hash, s.merge, t.plan_counts));
+    plans.put(m.key, SeriesPlan::make(received, m.wire_check, kind, batch.labelsOf(s), s.hash, s.merge, t.plan_counts));
   }
   return any;
 }

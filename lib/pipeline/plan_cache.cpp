@@ -59,27 +59,23 @@ void SeriesPlan::Free::operator()(SeriesPlan* p) const {
   ::operator delete(p);
 }
 
-uint64_t SeriesPlan::checkOf(std::string_view wire) {
-  return core::hashBytesKeyed(wire, core::HashKey::random(), wire.size());
-}
-
 uint64_t SeriesPlan::checkOf(std::span<const core::LabelView> labels) {
   const core::HashKey& key = core::HashKey::random();
   return core::hashLabelsWith(labels,
                               [&](std::string_view s, uint64_t seed) { return core::hashBytesKeyed(s, key, seed); });
 }
 
-SeriesPlan::Ptr SeriesPlan::make(std::span<const core::LabelView> in, std::string_view in_wire, Kind kind,
+SeriesPlan::Ptr SeriesPlan::make(std::span<const core::LabelView> in, std::optional<uint64_t> in_wire_check, Kind kind,
                                  std::span<const core::LabelView> out, uint64_t out_hash, bool merge,
                                  std::span<prometheus::Counter* const> counts) {
-  const bool wire = !in_wire.empty();
+  const bool wire = in_wire_check.has_value();
   bool out_has_bytes = false;
   const size_t out_size = kind == Kind::kRewritten ? packOut(out, in, nullptr, out_has_bytes) : 0;
   const size_t counts_size = counts.size() * sizeof(prometheus::Counter*);
   void* mem = ::operator new(sizeof(SeriesPlan) + counts_size + out_size);
   Ptr p(new (mem) SeriesPlan());
   p->out_hash_ = out_hash;
-  p->check_ = wire ? checkOf(in_wire) : checkOf(in);
+  p->check_ = wire ? *in_wire_check : checkOf(in);
   p->out_size_ = static_cast<uint32_t>(out_size);
   p->n_counts_ = static_cast<uint32_t>(counts.size());
   p->kind_ = kind;
@@ -93,18 +89,8 @@ SeriesPlan::Ptr SeriesPlan::make(std::span<const core::LabelView> in, std::strin
   return p;
 }
 
-std::string_view SeriesPlan::labelWire(std::string_view raw, std::span<const core::LabelView> labels) {
-  if (labels.empty() || raw.empty()) return {};
-  const auto& last = labels.back().value;
-  if (last.data() == nullptr) return {};
-  const auto end = reinterpret_cast<uintptr_t>(last.data()) + last.size();
-  const auto begin = reinterpret_cast<uintptr_t>(raw.data());
-  if (end <= begin || end > begin + raw.size()) return {};
-  return raw.substr(0, end - begin);
-}
-
-bool SeriesPlan::madeFrom(std::span<const core::LabelView> labels, std::string_view wire) const {
-  if (wire_) return !wire.empty() && check_ == checkOf(wire);
+bool SeriesPlan::madeFrom(std::span<const core::LabelView> labels, std::optional<uint64_t> wire_check) const {
+  if (wire_) return wire_check && check_ == *wire_check;
   return check_ == checkOf(labels);
 }
 

@@ -44,6 +44,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -68,25 +69,22 @@ class SeriesPlan {
   };
   using Ptr = std::unique_ptr<SeriesPlan, Free>;
 
-  // One allocation. `in`: the label set as received; `in_wire`: its encoding
-  // when the series has one (labelWire), else empty (both only hashed, see
-  // madeFrom). `out`: the labels the stages made (kRewritten). `counts`: one
-  // entry per counter increment the stages made for this series.
-  static Ptr make(std::span<const core::LabelView> in, std::string_view in_wire, Kind kind,
+  // One allocation. `in`: the label set as received; `in_wire_check`: the
+  // keyed check of its canonical bytes when the decoder read it in that form
+  // (codec::Series::wire_check), else none (see madeFrom). `out`: the labels
+  // the stages made (kRewritten). `counts`: one entry per counter increment
+  // the stages made for this series.
+  static Ptr make(std::span<const core::LabelView> in, std::optional<uint64_t> in_wire_check, Kind kind,
                   std::span<const core::LabelView> out, uint64_t out_hash, bool merge,
                   std::span<prometheus::Counter* const> counts);
 
-  // The bytes of a decoded 1.0 series (`raw`, the TimeSeries message) from its
-  // start to the end of its last label: the label fields are sorted on the
-  // wire, so equal bytes mean an equal label set, and comparing them is one
-  // memcmp. Empty when the labels do not point into `raw` (2.0 symbols).
-  static std::string_view labelWire(std::string_view raw, std::span<const core::LabelView> labels);
-
-  // Whether `labels` (encoded as `wire`, see labelWire) is the label set this
-  // plan was made from: its keyed hash (of the wire bytes when the plan was
-  // made from them, else of the labels) is the plan's. A plan made from wire
-  // bytes does not apply to labels without them.
-  bool madeFrom(std::span<const core::LabelView> labels, std::string_view wire) const;
+  // Whether `labels` is the label set this plan was made from: its keyed
+  // hash is the plan's. That hash is of the label bytes when the plan was made
+  // from a series in the decoder's canonical form (the label fields sorted on
+  // the wire, so equal bytes mean an equal label set), given as `wire_check`
+  // (core::labelWireCheck, computed by the decoder); else of the labels. A plan
+  // made from label bytes does not apply to labels without them.
+  bool madeFrom(std::span<const core::LabelView> labels, std::optional<uint64_t> wire_check) const;
   // kRewritten: the resulting labels, packed (unpack with unpackLabels). An
   // output label equal to one of the received labels (a rule dropped others
   // beside it) is kept as that label's index, not its bytes.
@@ -119,13 +117,12 @@ class SeriesPlan {
   char* data() { return reinterpret_cast<char*>(this + 1); }
 
   static uint64_t checkOf(std::span<const core::LabelView> labels);
-  static uint64_t checkOf(std::string_view wire);
 
   // Followed in the same allocation by: the counter pointers, the packed
   // output. Packed: per label a 4-byte name length, a 4-byte value length,
   // the bytes.
   uint64_t out_hash_ = 0;
-  uint64_t check_ = 0;  // checkOf the received label set (its wire bytes when wire_)
+  uint64_t check_ = 0;  // checkOf the received label set (core::labelWireCheck of its bytes when wire_)
   mutable uint64_t seen_epoch_ = 0;  // under the shard lock (PlanCache::visit)
   uint32_t out_size_ = 0;
   uint32_t n_counts_ = 0;

@@ -57,7 +57,6 @@ TEST_CASE("plan cache: empty names and values without a data pointer (found by t
   SeriesPlan::unpackLabels(plan->packedOut(), in, got);
   REQUIRE(got.size() == 2);
   CHECK(got[1].name.empty());
-  CHECK(SeriesPlan::labelWire("abc", in).empty());
 }
 
 TEST_CASE("plan cache: a decoded 1.0 series is matched on its label bytes") {
@@ -67,17 +66,32 @@ TEST_CASE("plan cache: a decoded 1.0 series is matched on its label bytes") {
        testing::makeSeries({{"__name__", "up"}, {"job", "api"}}, {{2000, 5.0}})}));
   codec::SeriesBatch b;
   REQUIRE(codec::decodeWriteRequest(raw, {}, b).ok());
-  auto wire = [&](size_t i) { return SeriesPlan::labelWire(b.series[i].raw, b.labelsOf(b.series[i])); };
-  REQUIRE_FALSE(wire(0).empty());
-  CHECK(wire(0).size() < b.series[0].raw.size());  // the labels, not the sample
-  CHECK(wire(0) == wire(2));                        // other samples, same label bytes
+  // The decoder's fast path checks the label fields' bytes: from the series'
+  // start to the end of its last label's value, not the sample after them.
+  auto labelBytes = [&](size_t i) {
+    const auto& s = b.series[i];
+    const auto last = b.labelsOf(s).back().value;
+    return s.raw.substr(0, static_cast<size_t>(last.data() + last.size() - s.raw.data()));
+  };
+  for (size_t i = 0; i < b.series.size(); ++i) {
+    REQUIRE(b.series[i].canonical);
+    CHECK(labelBytes(i).size() < b.series[i].raw.size());
+    CHECK(b.series[i].wire_check == core::labelWireCheck(labelBytes(i)));
+  }
+  CHECK(labelBytes(0) == labelBytes(2));
+  CHECK(b.series[0].wire_check == b.series[2].wire_check);  // other samples, same label bytes
+  CHECK(b.series[0].wire_check != b.series[1].wire_check);
+  auto wire = [&](size_t i) { return std::optional(b.series[i].wire_check); };
   auto plan = SeriesPlan::make(b.labelsOf(b.series[0]), wire(0), SeriesPlan::Kind::kUnchanged, {}, 0, false, {});
   CHECK(plan->madeFrom(b.labelsOf(b.series[2]), wire(2)));
   CHECK_FALSE(plan->madeFrom(b.labelsOf(b.series[1]), wire(1)));
   CHECK_FALSE(plan->madeFrom(b.labelsOf(b.series[0]), {}));  // the same labels without their bytes: a miss
+  // And a plan made from the labels alone is not matched by a check of bytes.
+  auto by_labels = SeriesPlan::make(b.labelsOf(b.series[0]), {}, SeriesPlan::Kind::kUnchanged, {}, 0, false, {});
+  CHECK(by_labels->madeFrom(b.labelsOf(b.series[2]), wire(2)));
+  CHECK_FALSE(by_labels->madeFrom(b.labelsOf(b.series[1]), wire(1)));
   // Only the fast path's canonical form stands for its label set by its bytes:
   // labels the decoder had to sort (or read in another field order) do not.
-  CHECK(b.series[0].canonical);
   const std::string unsorted = testing::serialize(
       testing::makeRequest({testing::makeSeries({{"job", "api"}, {"__name__", "up"}}, {{1000, 1.0}})}));
   codec::SeriesBatch u;
@@ -85,9 +99,6 @@ TEST_CASE("plan cache: a decoded 1.0 series is matched on its label bytes") {
   CHECK_FALSE(u.series[0].canonical);
   CHECK(u.series[0].shaped);
   CHECK(u.series[0].name == "up");
-  // Labels that do not point into the series' bytes (2.0 symbols, rewritten labels) have none.
-  std::vector<LabelView> elsewhere{{"__name__", "up"}, {"job", "api"}};
-  CHECK(SeriesPlan::labelWire(b.series[0].raw, elsewhere).empty());
 }
 
 TEST_CASE("plan cache: a plan keeps a hash of its label set, not its bytes") {
@@ -132,7 +143,7 @@ TEST_CASE("plan cache: bounded by bytes, oldest plans evicted first") {
   for (uint64_t k = 1; k <= 1000; ++k) {
     const uint64_t key = k * 0x9e3779b97f4a7c15ULL;
     const bool admitted = cache.admits(key);
-    cache.put(key, SeriesPlan::make(labels, std::string_view{}, SeriesPlan::Kind::kUnchanged,
+    cache.put(key, SeriesPlan::make(labels, std::nullopt, SeriesPlan::Kind::kUnchanged,
                                     std::span<const LabelView>{}, 0, false, std::span<prometheus::Counter* const>{}));
     if (admitted) {
       ++kept;
@@ -147,7 +158,7 @@ TEST_CASE("plan cache: bounded by bytes, oldest plans evicted first") {
   CHECK(cache.visit(last_kept, [](const SeriesPlan&) { return true; }));                       // the newest stays
   CHECK_FALSE(cache.visit(0x9e3779b97f4a7c15ULL, [](const SeriesPlan&) { return true; }));  // the oldest went
   PlanCache off(0);                                   // a zero budget caches nothing
-  off.put(1, SeriesPlan::make(labels, std::string_view{}, SeriesPlan::Kind::kUnchanged, std::span<const LabelView>{}, 0,
+  off.put(1, SeriesPlan::make(labels, std::nullopt, SeriesPlan::Kind::kUnchanged, std::span<const LabelView>{}, 0,
                                                 false, std::span<prometheus::Counter* const>{}));
   CHECK(off.size() == 0);
 }
@@ -293,7 +304,7 @@ TEST_CASE("plan cache: a plan cached under a series' key but made from another l
   const uint64_t generation = core::hashCombine(p.rules.current().generation, p.types.version());
   std::vector<LabelView> other{{"__name__", "logins_total"}, {"email", "nobody"}};
   p.cache.plans.put(core::hashCombine(batch.series[0].hash, generation),
-                              SeriesPlan::make(other, std::string_view{}, SeriesPlan::Kind::kUnchanged,
+                              SeriesPlan::make(other, std::nullopt, SeriesPlan::Kind::kUnchanged,
                                                                  std::span<const LabelView>{}, 0, false,
                                                                  std::span<prometheus::Counter* const>{}));
   auto r = p.run(raw);
@@ -365,7 +376,7 @@ TEST_CASE("plan cache: more repeating label sets than fit still get replays (adm
           hits += hit;
         }
         if (!hit && cache.admits(key))
-          cache.put(key, SeriesPlan::make(labels, std::string_view{}, SeriesPlan::Kind::kUnchanged,
+          cache.put(key, SeriesPlan::make(labels, std::nullopt, SeriesPlan::Kind::kUnchanged,
                                           std::span<const LabelView>{}, 0, false,
                                           std::span<prometheus::Counter* const>{}));
       }
