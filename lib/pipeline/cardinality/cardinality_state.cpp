@@ -28,9 +28,21 @@ std::string fmt(double v) {
   return buf;
 }
 
-// Identifies the value hash function: kept-value hashes in a snapshot are only
-// meaningful to a binary that hashes values the same way.
-uint64_t hashFingerprint() { return core::hashBytes("cardinal-cardinality-probe"); }
+// Identifies the hash functions behind a snapshot's keys: kept values are
+// core::hashBytes of the value; the windows' label-set keys are a plain
+// series' core::hashLabels (codec::Series::hash), other series'
+// hashBytes/hashCombine (CardinalityStage's labelSetKey). Keys made by other
+// functions would count every label set twice in the window after a restart,
+// so a snapshot that has them is refused. The label-set functions enter as the
+// difference of a probe from its value when they were added to the
+// fingerprint (zero with the same functions), so snapshots written before that
+// still load.
+uint64_t hashFingerprint() {
+  constexpr uint64_t kLabelSetProbe = 0x93ec950b1ceb3990ULL;
+  const core::LabelView probe[] = {{"__name__", "cardinal_cardinality_probe"}, {"job", "probe"}};
+  const uint64_t label_sets = core::hashCombine(core::hashLabels(probe), 0x5eed) ^ kLabelSetProbe;
+  return core::hashBytes("cardinal-cardinality-probe") ^ label_sets;
+}
 
 // A template made of placeholders and separators only ("{id}", "{uuid}-{num}")
 // carries no information: the label is an identifier.
@@ -673,7 +685,7 @@ core::Status CardinalityState::restore(std::string_view data) {
   r.get(version);
   if (version != kVersion) return snapshotError("unsupported version " + std::to_string(version));
   r.get(fingerprint);
-  if (fingerprint != hashFingerprint()) return snapshotError("written by a binary that hashes values differently");
+  if (fingerprint != hashFingerprint()) return snapshotError("written by a binary that hashes values or label sets differently");
   if (!r.count(n_families, 64)) return snapshotError("bad family count");
   std::vector<std::shared_ptr<FamilyState>> restored;
   for (uint64_t i = 0; i < n_families && !r.failed(); ++i) {
