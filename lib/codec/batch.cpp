@@ -34,6 +34,7 @@ void SeriesBatch::setLabels(Series& s, std::span<const LabelView> new_labels, ui
   labels.insert(labels.end(), new_labels.begin(), new_labels.end());
   s.hash = hash;
   s.changed = true;
+  s.canonical = false;  // raw's label bytes (and wire_check) are the old set's
 }
 
 std::string_view SeriesBatch::intern(std::string_view v) {

@@ -169,7 +169,7 @@ class SeriesBatch {
   }
 
   // Replaces a series' label set (appended to the label pool; the series is
-  // marked changed and its hash recomputed). `new_labels` must be sorted and
+  // marked changed, no longer canonical, and its hash recomputed). `new_labels` must be sorted and
   // unique; views must point into the request buffer or into intern().
   void setLabels(Series& s, std::span<const LabelView> new_labels);
   // The same with the new set's hash (core::hashLabels) already known.

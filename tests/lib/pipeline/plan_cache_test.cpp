@@ -81,6 +81,13 @@ TEST_CASE("plan cache: a decoded 1.0 series is matched on its label bytes") {
   CHECK(labelBytes(0) == labelBytes(2));
   CHECK(b.series[0].wire_check == b.series[2].wire_check);  // other samples, same label bytes
   CHECK(b.series[0].wire_check != b.series[1].wire_check);
+  {  // New labels: the bytes (and their check) no longer stand for them.
+    codec::SeriesBatch c;
+    REQUIRE(codec::decodeWriteRequest(raw, {}, c).ok());
+    const std::vector<LabelView> other{{"__name__", "up"}};
+    c.setLabels(c.series[0], other);
+    CHECK_FALSE(c.series[0].canonical);
+  }
   auto wire = [&](size_t i) { return std::optional(b.series[i].wire_check); };
   auto plan = SeriesPlan::make(b.labelsOf(b.series[0]), wire(0), SeriesPlan::Kind::kUnchanged, {}, 0, false, {});
   CHECK(plan->madeFrom(b.labelsOf(b.series[2]), wire(2)));
