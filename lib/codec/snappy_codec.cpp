@@ -2,9 +2,197 @@
 
 #include <snappy.h>
 
+#include <array>
+#include <cstring>
+
 #include "codec/wire.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace cardinal::codec {
+
+// Decompression is ours, compression is libsnappy's. A block is a varint
+// length, then elements: a literal (tag type 0: the length in the tag, or in
+// the 1-4 bytes after it, then the bytes) or a copy of 1-64 bytes from
+// `offset` bytes back in the output (tag types 1, 2 and 3: 1, 2 or 4 offset
+// bytes). libsnappy's loop (1.1.9, Debian 12) moves each element's bytes with
+// a call to memmove, which was half its time on remote-write bodies (most
+// elements are copies of 4-64 bytes: label names and values seen a series
+// earlier). Here the common elements are moved inline, 64 bytes at a time, and
+// everything else goes to a careful path that checks every bound and says
+// what was wrong. Validity is libsnappy's exactly: every element inside the
+// body, no copy before the output's start, and exactly the header's length.
+namespace {
+
+// The fast loop writes up to 64 bytes from any element's start, so the output
+// buffer has this many bytes after the header's length while it runs.
+constexpr size_t kSlop = 64;
+// The fast loop runs while a tag is more than this many bytes before the
+// body's end: it reads the tag, the next tag's two candidates (up to 61 bytes
+// on), the 4 bytes after the tag and a literal's 64 bytes.
+constexpr ptrdiff_t kInputMargin = 68;
+
+// Per tag byte: bits 0-7 the element's length (a literal's length 61-64 means
+// the length follows the tag), bits 8-10 a 1-byte-offset copy's high offset
+// bits.
+struct TagTable {
+  std::array<uint16_t, 256> entry{};
+  constexpr TagTable() {
+    for (unsigned tag = 0; tag < 256; ++tag) {
+      switch (tag & 3) {
+        case 0: entry[tag] = static_cast<uint16_t>((tag >> 2) + 1); break;
+        case 1: entry[tag] = static_cast<uint16_t>((4 + ((tag >> 2) & 7)) | ((tag >> 5) << 8)); break;
+        default: entry[tag] = static_cast<uint16_t>((tag >> 2) + 1); break;
+      }
+    }
+  }
+};
+constexpr TagTable kTags;
+// The offset bytes that follow a tag, by tag type (a literal has none here).
+constexpr std::array<uint32_t, 4> kOffsetMask{0, 0xff, 0xffff, 0xffffffff};
+
+uint32_t load32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;  // little-endian hosts (x86-64, aarch64), as the format
+}
+
+// Copies 64 bytes, all read before any is written.
+inline void copy64(char* dst, const char* src) {
+#if defined(__SSE2__)
+  const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 16));
+  const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 32));
+  const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 48));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), a);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16), b);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 32), c);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 48), d);
+#else
+  char tmp[64];
+  std::memcpy(tmp, src, 64);
+  std::memcpy(dst, tmp, 64);
+#endif
+}
+
+struct Output {
+  char* const base;
+  char* op;
+  char* const end;  // base + the header's length; kSlop writable bytes follow
+};
+
+// Runs the elements from the tag at `ip` while they are far from the body's
+// end and common: literals of up to 60 bytes, copies with 1- or 2-byte
+// offsets that reach no further back than the output's start and do not
+// overlap their own output, none past the header's length. Returns the tag it
+// stopped at, `out.op` moved past what it wrote.
+//
+// The loop's speed is the chain from one tag to the next: both candidates
+// for the next tag (after a literal's bytes, after a copy's offset) are loaded
+// before the tag's type picks one (volatile: the compiler would otherwise pick
+// first and load after, a longer chain), as libsnappy does.
+__attribute__((noinline)) const uint8_t* fastElements(const uint8_t* ip, const uint8_t* in_end, Output& out) {
+  if (in_end - ip <= kInputMargin) return ip;
+  const uint8_t* const fast_end = in_end - kInputMargin;
+  char* const base = out.base;
+  char* const op_end = out.end;
+  char* op = out.op;
+  size_t tag = *ip++;
+  while (true) {
+    const uint8_t* const at = ip;  // just past the tag
+    const size_t type = tag & 3;
+    const bool literal = type == 0;
+    const size_t literal_len = (tag >> 2) + 1;
+    const size_t tag_after_literal = static_cast<const volatile uint8_t*>(at)[literal_len];
+    const size_t tag_after_copy = static_cast<const volatile uint8_t*>(at)[type];
+    const uint32_t entry = kTags.entry[tag];
+    const size_t len = entry & 0xff;
+    const size_t offset = (entry & 0x700) + (load32(at) & kOffsetMask[type]);
+    const size_t produced = static_cast<size_t>(op - base);
+    const bool copy = !literal;
+    const bool careful = (type == 3) | (literal & (len > 60)) | (copy & ((offset - 1 >= produced) | (offset < len))) |
+                         (len > static_cast<size_t>(op_end - op));
+    if (careful) {
+      ip = at - 1;
+      break;
+    }
+    // Selected by mask, not branches: literals and copies come in no order a
+    // predictor could learn.
+    const uintptr_t lit_mask = uintptr_t{0} - static_cast<uintptr_t>(literal);
+    const uintptr_t from = (reinterpret_cast<uintptr_t>(at) & lit_mask) |
+                           (reinterpret_cast<uintptr_t>(op - offset) & ~lit_mask);
+    copy64(op, reinterpret_cast<const char*>(from));
+    op += len;
+    tag = (tag_after_literal & lit_mask) | (tag_after_copy & ~lit_mask);
+    ip = at + ((literal_len & lit_mask) | (type & ~lit_mask)) + 1;
+    if (ip - 1 >= fast_end) {
+      --ip;
+      break;
+    }
+  }
+  out.op = op;
+  return ip;
+}
+
+enum class Bad { kNone, kCutOff, kLiteralPastEnd, kZeroOffset, kBeforeStart, kPastLength };
+
+struct Step {
+  const uint8_t* ip = nullptr;
+  Bad bad = Bad::kNone;
+  size_t offset = 0;  // kBeforeStart: how far back the copy reached
+};
+
+// One element from the tag at `ip`, every bound checked.
+Step carefulElement(const uint8_t* ip, const uint8_t* in_end, Output& out) {
+  const uint8_t tag = *ip++;
+  const size_t left = static_cast<size_t>(out.end - out.op);
+  if ((tag & 3) == 0) {
+    size_t len = (tag >> 2) + 1;
+    if (len > 60) {
+      const size_t nbytes = len - 60;
+      if (static_cast<size_t>(in_end - ip) < nbytes) return {ip, Bad::kCutOff};
+      uint64_t v = 0;
+      for (size_t i = 0; i < nbytes; ++i) v |= uint64_t{ip[i]} << (8 * i);
+      ip += nbytes;
+      len = static_cast<size_t>(v) + 1;
+    }
+    if (static_cast<size_t>(in_end - ip) < len) return {ip, Bad::kLiteralPastEnd};
+    if (left < len) return {ip, Bad::kPastLength};
+    std::memcpy(out.op, ip, len);
+    out.op += len;
+    return {ip + len};
+  }
+  size_t len = 0, offset = 0;
+  const size_t nbytes = (tag & 3) == 3 ? 4 : (tag & 3);
+  if (static_cast<size_t>(in_end - ip) < nbytes) return {ip, Bad::kCutOff};
+  if ((tag & 3) == 1) {
+    len = 4 + ((tag >> 2) & 7);
+    offset = (size_t{tag & 0xe0u} << 3) | ip[0];
+  } else {
+    len = (tag >> 2) + 1;
+    for (size_t i = 0; i < nbytes; ++i) offset |= size_t{ip[i]} << (8 * i);
+  }
+  ip += nbytes;
+  if (offset == 0) return {ip, Bad::kZeroOffset};
+  if (offset > static_cast<size_t>(out.op - out.base)) return {ip, Bad::kBeforeStart, offset};
+  if (left < len) return {ip, Bad::kPastLength};
+  const char* from = out.op - offset;
+  if (offset >= len) {
+    std::memcpy(out.op, from, len);
+  } else {
+    for (size_t i = 0; i < len; ++i) out.op[i] = from[i];  // repeats the last `offset` bytes
+  }
+  out.op += len;
+  return {ip};
+}
+
+core::Error invalid(const std::string& what) {
+  return core::Error{"body is not valid snappy block-compressed data: " + what};
+}
+
+}  // namespace
 
 core::Status decompress(std::string_view body, const Limits& limits, std::string& out) {
   size_t n = 0;
@@ -13,9 +201,40 @@ core::Status decompress(std::string_view body, const Limits& limits, std::string
   if (n > limits.max_decompressed_bytes)
     return core::Error{"decompressed size " + std::to_string(n) + " bytes exceeds the limit of " +
                        std::to_string(limits.max_decompressed_bytes) + " (--limits.max-decompressed-bytes)"};
+  wire::Reader header(body);
+  uint64_t ignored = 0;
+  (void)header.varint(ignored);  // GetUncompressedLength parsed it
+  const uint8_t* const start = reinterpret_cast<const uint8_t*>(body.data());
+  const uint8_t* const in_end = start + body.size();
+  const uint8_t* ip = header.p;
+  out.resize(n + kSlop);
+  Output o{out.data(), out.data(), out.data() + n};
+  while (true) {
+    ip = fastElements(ip, in_end, o);
+    if (ip == in_end) break;
+    const uint8_t* const element = ip;
+    const Step step = carefulElement(ip, in_end, o);
+    if (step.bad != Bad::kNone) {
+      out.resize(n);
+      const std::string at = " (element at compressed byte " + std::to_string(element - start) + ")";
+      switch (step.bad) {
+        case Bad::kCutOff: return invalid("the body ends inside an element" + at);
+        case Bad::kLiteralPastEnd: return invalid("a literal runs past the end of the body" + at);
+        case Bad::kZeroOffset: return invalid("a copy with offset 0" + at);
+        case Bad::kBeforeStart:
+          return invalid("a copy reaches " + std::to_string(step.offset) + " bytes back, only " +
+                         std::to_string(o.op - o.base) + " were decompressed" + at);
+        case Bad::kPastLength:
+          return invalid("the data is longer than the " + std::to_string(n) + " bytes its header gives" + at);
+        case Bad::kNone: break;
+      }
+    }
+    ip = step.ip;
+  }
+  const size_t produced = static_cast<size_t>(o.op - o.base);
   out.resize(n);
-  if (!snappy::RawUncompress(body.data(), body.size(), out.data()))
-    return core::Error{"body is not valid snappy block-compressed data"};
+  if (produced != n)
+    return invalid("the data is " + std::to_string(produced) + " bytes, its header gives " + std::to_string(n));
   return core::Status::Ok();
 }
 
