@@ -1,5 +1,6 @@
 #include "codec/batch.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 
@@ -19,7 +20,11 @@ void SeriesBatch::clear() {
   metadata.clear();
   protocol = WireProtocol::kV1;
   v2.clear();
-  arena_used_ = 0;
+  size_t kept = 0, n = 0;
+  while (n < chunks_.size() && kept + chunks_[n].size <= kKeepInternBytes) kept += chunks_[n++].size;
+  chunks_.resize(n);
+  chunk_ = 0;
+  chunk_used_ = 0;
 }
 
 void SeriesBatch::setLabels(Series& s, std::span<const LabelView> new_labels) {
@@ -38,16 +43,19 @@ void SeriesBatch::setLabels(Series& s, std::span<const LabelView> new_labels, ui
 }
 
 std::string_view SeriesBatch::intern(std::string_view v) {
-  // Strings are kept in a deque of buffers reused across clear(); a buffer is
-  // never reallocated after a view into it was handed out.
-  if (arena_used_ < arena_.size()) {
-    std::string& slot = arena_[arena_used_++];
-    slot.assign(v);
-    return slot;
+  for (;; ++chunk_, chunk_used_ = 0) {
+    if (chunk_ == chunks_.size()) {
+      const size_t size = std::max(kInternChunkBytes, v.size());
+      chunks_.push_back({std::unique_ptr<char[]>(new char[size]), size});
+    }
+    InternChunk& c = chunks_[chunk_];
+    if (c.size - chunk_used_ >= v.size()) {
+      char* p = c.data.get() + chunk_used_;
+      if (!v.empty()) std::memcpy(p, v.data(), v.size());
+      chunk_used_ += v.size();
+      return {p, v.size()};
+    }
   }
-  arena_.emplace_back(v);
-  ++arena_used_;
-  return arena_.back();
 }
 
 bool SeriesBatch::anyChanged() const {

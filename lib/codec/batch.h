@@ -14,7 +14,7 @@
 // timestamp order.
 
 #include <cstdint>
-#include <deque>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -190,8 +190,19 @@ class SeriesBatch {
   size_t liveExemplars() const { return liveCounts().exemplars; }
 
  private:
-  std::deque<std::string> arena_;
-  size_t arena_used_ = 0;
+  // intern()'s storage: chunks filled one after the other (a request's copies
+  // lie next to each other, not in a heap block each), kept across clear() up
+  // to kKeepInternBytes. A chunk is never reallocated or moved, so a view into
+  // it stays valid until clear().
+  struct InternChunk {
+    std::unique_ptr<char[]> data;
+    size_t size = 0;
+  };
+  static constexpr size_t kInternChunkBytes = 64 * 1024;
+  static constexpr size_t kKeepInternBytes = 4u << 20;
+  std::vector<InternChunk> chunks_;
+  size_t chunk_ = 0;       // the chunk being filled
+  size_t chunk_used_ = 0;  // its bytes handed out
 };
 
 }  // namespace cardinal::codec

@@ -148,3 +148,22 @@ TEST_CASE("snappy block format with the size checked before allocating") {
   REQUIRE(codec::decompress(again, {}, out).ok());
   CHECK(out == raw);
 }
+
+TEST_CASE("batch: interned strings stay put until clear(), across chunks and for strings larger than one") {
+  codec::SeriesBatch b;
+  for (int round = 0; round < 3; ++round) {  // clear() reuses the storage
+    CAPTURE(round);
+    std::vector<std::pair<std::string, std::string_view>> kept;
+    for (size_t i = 0; i < 3000; ++i) {
+      // Sizes from empty to twice a chunk (64 KiB): every chunk boundary is crossed.
+      const size_t size = i % 500 == 499 ? 130'000 : (i * 37) % 200;
+      std::string s(size, static_cast<char>('a' + i % 26));
+      if (!s.empty()) s[0] = static_cast<char>(round);
+      kept.emplace_back(s, b.intern(s));
+    }
+    for (const auto& [want, view] : kept) REQUIRE(view == want);
+    b.clear();
+  }
+  CHECK(b.intern("").empty());
+  CHECK(b.intern("x") == "x");
+}
