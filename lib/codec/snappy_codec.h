@@ -17,6 +17,12 @@ namespace cardinal::codec {
 // was wrong and at which compressed byte.
 core::Status decompress(std::string_view body, const Limits& limits, std::string& out);
 
+namespace detail {
+// decompress() with its loop built for any x86-64 (16-byte moves), also where
+// the AVX2 one runs: for tests, which check both against libsnappy.
+core::Status decompressPortable(std::string_view body, const Limits& limits, std::string& out);
+}  // namespace detail
+
 // Compresses `in` into `out` (reusing its capacity).
 void compress(std::string_view in, std::string& out);
 
