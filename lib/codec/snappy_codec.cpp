@@ -3,6 +3,7 @@
 #include <snappy.h>
 
 #include <array>
+#include <bit>
 #include <cstring>
 
 #include "codec/wire.h"
@@ -50,10 +51,11 @@ constexpr TagTable kTags;
 // The offset bytes that follow a tag, by tag type (a literal has none here).
 constexpr std::array<uint32_t, 4> kOffsetMask{0, 0xff, 0xffff, 0xffffffff};
 
+static_assert(std::endian::native == std::endian::little, "load32 reads the format's little-endian words as they are");
 uint32_t load32(const uint8_t* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
-  return v;  // little-endian hosts (x86-64, aarch64), as the format
+  return v;
 }
 
 // Copies 64 bytes, all read before any is written: two 32-byte vectors
