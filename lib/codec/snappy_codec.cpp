@@ -20,8 +20,9 @@ namespace cardinal::codec {
 // elements are copies of 4-64 bytes: label names and values seen a series
 // earlier). Here the common elements are moved inline, 64 bytes at a time
 // (two 32-byte moves where the CPU has AVX2), and everything else goes to a
-// careful path that checks every bound and says what was wrong. Validity is libsnappy's exactly: every element inside the
-// body, no copy before the output's start, and exactly the header's length.
+// careful path that checks every bound and says what was wrong. Validity is
+// libsnappy's exactly: every element inside the body, no copy before the
+// output's start, and exactly the header's length.
 namespace {
 
 // The fast loop writes up to 64 bytes from any element's start, so the output

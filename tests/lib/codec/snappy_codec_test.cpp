@@ -192,7 +192,8 @@ TEST_CASE("snappy: invalid blocks are refused as libsnappy refuses them, saying 
       return b;
     };
     refused(around([](Block& b) { b.copy2(4, 0); }).body(), "a copy with offset 0");
-    refused(around([](Block& b) { b.copy2(4, 201); }).body(), "a copy reaches 201 bytes back, only 200 were decompressed");
+    refused(around([](Block& b) { b.copy2(4, 201); }).body(),
+            "a copy reaches 201 bytes back, only 200 were decompressed");
     refused(around([](Block& b) { b.copy1(4, 201); }).body(), "a copy reaches 201 bytes back");
     refused(around([](Block& b) { b.copy4(4, 1u << 20); }).body(), "a copy reaches 1048576 bytes back");
     const Block ok = around([](Block& b) { b.copy2(64, 200); });
